@@ -1,0 +1,22 @@
+import type { Kysely, Migration } from 'kysely';
+import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+
+export type SqlDialect = 'sqlite' | 'postgres';
+
+/** An open store database: one Kysely instance over SQLite (embedded) or PostgreSQL. */
+export interface Database {
+  readonly db: Kysely<any>;
+  readonly dialect: SqlDialect;
+  close(): Promise<void>;
+}
+
+/**
+ * Each module owns its tables and contributes migrations. Names sort globally:
+ * 0000-0099 directory and tenancy, 0100-0199 provisioning jobs, 0200-0299 audit.
+ */
+export type MigrationSet = (dialect: SqlDialect) => Record<string, Migration>;
+
+/** Receives each directory change inside the writing transaction (outbox, audit). */
+export interface ChangeSink {
+  record(tx: Kysely<any>, dialect: SqlDialect, context: RequestContext, change: DirectoryChange): Promise<void>;
+}

@@ -1,0 +1,92 @@
+import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import type { Filter } from './filter/ast.ts';
+import type { ResourceTypeDef } from './schema/attribute.ts';
+
+export type ResourceKind = 'User' | 'Group';
+
+/**
+ * A stored SCIM resource. `data` is the client's JSON as accepted (schemas, userName, name, emails,
+ * enterprise extension under its URN...) WITHOUT id, meta, members (groups) or groups (users):
+ * those are owned by the store.
+ */
+export interface StoredResource {
+  kind: ResourceKind;
+  tenantId: string;
+  id: string;
+  data: Record<string, unknown>;
+  /** Incremented on every change, including membership changes of a group; the ETag is W/"<version>". */
+  version: number;
+  created: string;
+  lastModified: string;
+}
+
+export interface MemberRef {
+  value: string;
+  type: 'User' | 'Group';
+  /** The member's current userName / displayName, read at query time. */
+  display?: string;
+}
+
+export interface ListQuery {
+  /** Resolved against `schema` by the store; unknown attributes -> ScimError 400 invalidFilter. */
+  filter?: Filter;
+  sortBy?: string;
+  sortOrder?: 'ascending' | 'descending';
+  /** 1-based (RFC 7644 §3.4.2.4). */
+  startIndex: number;
+  /** 0 means: only totalResults. */
+  count: number;
+  schema: ResourceTypeDef;
+}
+
+export interface ListResult {
+  totalResults: number;
+  resources: StoredResource[];
+}
+
+export interface DirectoryReader {
+  get(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource | undefined>;
+  /** Filter, sort and page in the database (indexed SQL); ties broken by id for stable pages. */
+  list(kind: ResourceKind, tenantId: string, query: ListQuery): Promise<ListResult>;
+  /** Members of one group, for rendering. */
+  members(tenantId: string, groupId: string): Promise<MemberRef[]>;
+  /** Groups a user or group is a direct member of (User `groups`, RFC 7643 §4.1.2). */
+  groupsOf(tenantId: string, memberId: string): Promise<{ value: string; display: string }[]>;
+  /** Which of these ids exist in the tenant, and as what. */
+  resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>>;
+}
+
+export interface NewResource {
+  id: string;
+  data: Record<string, unknown>;
+}
+
+export interface DirectoryWriter extends DirectoryReader {
+  /** Throws ScimError 409 uniqueness for a duplicate userName (case-insensitive) or group displayName. */
+  insert(kind: ResourceKind, tenantId: string, resource: NewResource): Promise<StoredResource>;
+  /**
+   * Replaces `data`. With `expectedVersion`, a different stored version throws ScimError 412.
+   * Throws 404 if absent, 409 uniqueness like insert.
+   */
+  update(kind: ResourceKind, tenantId: string, id: string, data: Record<string, unknown>, expectedVersion?: number): Promise<StoredResource>;
+  /** Also removes the resource from every group it belongs to (and, for a group, its member rows). */
+  remove(kind: ResourceKind, tenantId: string, id: string): Promise<boolean>;
+  /** Adds members that are not members yet; returns the ids actually added. Touches no other member row. */
+  addMembers(tenantId: string, groupId: string, members: { value: string; type: 'User' | 'Group' }[]): Promise<string[]>;
+  /** Removes these members; returns the ids actually removed. */
+  removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]>;
+  /** Removes every member; returns the removed ids. */
+  clearMembers(tenantId: string, groupId: string): Promise<string[]>;
+  /** Bumps version and lastModified (after a membership-only change). */
+  touch(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource>;
+  /** Hands a change to every change sink inside this transaction. */
+  emit(change: DirectoryChange): Promise<void>;
+}
+
+export interface ResourceStore extends DirectoryReader {
+  /**
+   * Runs `fn` in one transaction: directory writes, outbox jobs and audit events commit together
+   * or not at all. Concurrent writes to one group are serialised by the store.
+   */
+  write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>): Promise<T>;
+}
