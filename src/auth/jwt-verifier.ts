@@ -1,0 +1,50 @@
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { Tenant, TenantRepository } from '../domain/tenancy.ts';
+import type { Principal } from './token-service.ts';
+
+/**
+ * Accepts identity-provider-issued JWTs (Entra's provisioning service can send one) for tenants
+ * configured with an issuer, audience and JWKS (URL or file). The unverified `iss` only selects
+ * the tenant; the signature, issuer, audience and lifetime are then verified against its keys.
+ */
+export class JwtVerifier {
+  private readonly keySets = new Map<string, { source: string; keys: JWTVerifyGetKey }>();
+
+  constructor(private readonly tenants: TenantRepository) {}
+
+  async verify(jwt: string): Promise<Principal | undefined> {
+    let issuer: string | undefined;
+    try {
+      issuer = decodeJwt(jwt).iss;
+    } catch {
+      return undefined;
+    }
+    if (!issuer) return undefined;
+    const candidates = (await this.tenants.listTenants()).filter((t) => t.jwtIssuer === issuer && t.jwtAudience && t.jwks);
+    for (const tenant of candidates) {
+      try {
+        const { payload } = await jwtVerify(jwt, await this.keysOf(tenant), {
+          issuer,
+          audience: tenant.jwtAudience!,
+          clockTolerance: 60,
+        });
+        return { tenantId: tenant.id, tokenId: `jwt:${payload.sub ?? payload.oid ?? 'unknown'}` };
+      } catch {
+        continue;
+      }
+    }
+    return undefined;
+  }
+
+  private async keysOf(tenant: Tenant): Promise<JWTVerifyGetKey> {
+    const source = tenant.jwks!;
+    const cached = this.keySets.get(tenant.id);
+    if (cached && cached.source === source) return cached.keys;
+    const keys = /^https?:\/\//i.test(source)
+      ? createRemoteJWKSet(new URL(source))
+      : createLocalJWKSet(JSON.parse(await readFile(source, 'utf8')));
+    this.keySets.set(tenant.id, { source, keys });
+    return keys;
+  }
+}

@@ -1,0 +1,61 @@
+import { badRequest, ScimError } from '../domain/errors.ts';
+
+const JSON_TYPES = /^application\/(scim\+)?json\b/i;
+
+/** Deeper nesting than any SCIM resource needs; checked before any recursive processing. */
+const MAX_DEPTH = 64;
+
+/**
+ * Reads a request body as JSON within a byte limit. Oversized -> 413, non-JSON content type
+ * -> 415, malformed or absurdly nested -> 400 invalidSyntax; nothing is written in any case.
+ */
+export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return undefined;
+  const type = request.headers.get('content-type');
+  if (type !== null && !JSON_TYPES.test(type)) {
+    throw new ScimError(415, `Content-Type must be application/scim+json or application/json, not "${type}"`);
+  }
+  const text = await readCapped(request.body, maxBytes);
+  if (text.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw badRequest('invalidSyntax', `The body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (depthExceeds(parsed, MAX_DEPTH)) throw badRequest('invalidSyntax', `The body nests deeper than ${MAX_DEPTH} levels`);
+  return parsed;
+}
+
+async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks));
+}
+
+/** Iterative, so a hostile body cannot overflow the stack here. */
+function depthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const tooLarge = (maxBytes: number) => new ScimError(413, `The request body exceeds ${maxBytes} bytes`);

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { TokenService } from '../auth/token-service.ts';
+import { errorResponse, type ScimResponse } from '../scim/messages.ts';
+import type { ScimDispatcher } from '../scim/scim-dispatcher.ts';
+import { readJsonBody } from './read-json-body.ts';
+
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+
+export interface ScimRoutesOptions {
+  dispatcher: ScimDispatcher;
+  tokens: TokenService;
+  /** Mount point, e.g. /scim/v2. */
+  basePath: string;
+  /** Largest accepted body in bytes (also the advertised bulk maxPayloadSize). */
+  maxBodyBytes: number;
+  /** Public base URL override; default: derived from the request. */
+  publicUrl?: string;
+  /** Observes each finished request (audit, metrics). */
+  onRequest?: (event: ScimRequestEvent) => void | Promise<void>;
+}
+
+export interface ScimRequestEvent {
+  requestId: string;
+  tenantId: string | null;
+  tokenId: string | null;
+  clientAddress: string | null;
+  method: string;
+  path: string;
+  status: number;
+  body: unknown;
+  resourceId: string | null;
+  durationMs: number;
+}
+
+/** Translates HTTP to SCIM requests and SCIM responses back to HTTP; no protocol logic here. */
+export function scimRoutes(options: ScimRoutesOptions): Hono {
+  const app = new Hono();
+  app.all('*', async (c) => {
+    const started = performance.now();
+    const requestId = c.req.header('x-request-id') ?? randomUUID();
+    const url = new URL(c.req.url);
+    const path = url.pathname.slice(options.basePath.length) || '/';
+    const clientAddress = clientOf(c);
+    let tenantId: string | null = null;
+    let tokenId: string | null = null;
+    let body: unknown;
+    let response: ScimResponse;
+    try {
+      const principal = await options.tokens.authenticate(c.req.header('authorization'));
+      tenantId = principal.tenantId;
+      tokenId = principal.tokenId;
+      body = await readJsonBody(c.req.raw, options.maxBodyBytes);
+      response = await options.dispatcher.handle({
+        method: c.req.method.toUpperCase(),
+        path,
+        query: Object.fromEntries(url.searchParams),
+        body,
+        call: {
+          tenantId,
+          baseUrl: (options.publicUrl ?? `${url.protocol}//${url.host}`) + options.basePath,
+          context: { requestId, tenantId, tokenId, clientAddress, method: c.req.method, path },
+          ...optional('ifMatch', c.req.header('if-match')),
+          ...optional('ifNoneMatch', c.req.header('if-none-match')),
+        },
+      });
+    } catch (error) {
+      response = errorResponse(error);
+    }
+    if (options.onRequest) {
+      await options.onRequest({
+        requestId, tenantId, tokenId, clientAddress, method: c.req.method, path,
+        status: response.status, body, resourceId: resourceIdOf(response, path),
+        durationMs: performance.now() - started,
+      });
+    }
+    return send(c, response, requestId);
+  });
+  return app;
+}
+
+function send(c: Context, response: ScimResponse, requestId: string): Response {
+  const headers: Record<string, string> = { 'x-request-id': requestId };
+  if (response.etag) headers.etag = response.etag;
+  if (response.location) headers.location = response.location;
+  if (response.status === 401) headers['www-authenticate'] = 'Bearer realm="rolecall"';
+  if (response.body === undefined) return new Response(null, { status: response.status, headers });
+  headers['content-type'] = SCIM_CONTENT_TYPE;
+  return new Response(JSON.stringify(response.body), { status: response.status, headers });
+}
+
+function clientOf(c: Context): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function resourceIdOf(response: ScimResponse, path: string): string | null {
+  const id = response.body?.id;
+  if (typeof id === 'string') return id;
+  const segments = path.split('/').filter(Boolean);
+  return segments.length === 2 && segments[1] !== '.search' ? decodeURIComponent(segments[1]!) : null;
+}
+
+const optional = <K extends string>(key: K, value: string | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, string>>;

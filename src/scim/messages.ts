@@ -1,0 +1,43 @@
+import { ScimError } from '../domain/errors.ts';
+
+/** RFC 7644 message schema URNs. */
+export const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+export const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
+export const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+export const SEARCH_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
+export const BULK_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
+export const BULK_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:BulkResponse';
+
+/** What a SCIM operation answers; the HTTP layer only translates it. */
+export interface ScimResponse {
+  status: number;
+  body?: Record<string, unknown>;
+  /** Weak ETag of the returned resource (RFC 7644 §3.14). */
+  etag?: string;
+  /** Absolute URL of a created resource. */
+  location?: string;
+}
+
+/** RFC 7644 §3.4.2 ListResponse; integers are JSON numbers (Okta checks). */
+export function listResponse(totalResults: number, startIndex: number, resources: Record<string, unknown>[]): Record<string, unknown> {
+  return {
+    schemas: [LIST_RESPONSE],
+    totalResults,
+    startIndex,
+    itemsPerPage: resources.length,
+    Resources: resources,
+  };
+}
+
+/** The one mapping from any error to an RFC 7644 §3.12 error body (status is a string). */
+export function errorResponse(error: unknown): ScimResponse & { body: Record<string, unknown> } {
+  const scim = error instanceof ScimError ? error : undefined;
+  const status = scim?.status ?? 500;
+  const body: Record<string, unknown> = {
+    schemas: [ERROR],
+    status: String(status),
+    detail: scim ? scim.message : 'Internal error; the request was not applied. Retry later.',
+  };
+  if (scim?.scimType) body.scimType = scim.scimType;
+  return { status, body };
+}

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import { badRequest, notFound } from '../domain/errors.ts';
+import { checkIfMatch, etagMatches, etagOf } from './etag.ts';
+import { parseFilter } from './filter/parse-filter.ts';
+import { parseListParams, type ListParams, type PagingLimits } from './list-params.ts';
+import { listResponse, type ScimResponse } from './messages.ts';
+import { applyPatch, type MemberDelta } from './patch/apply-patch.ts';
+import { renderResource, type RenderExtras } from './render-resource.ts';
+import { extractMembers, normalizeResource } from './resource-input/normalize-resource.ts';
+import type { DirectoryReader, DirectoryWriter, ResourceStore, StoredResource } from './resource-store.ts';
+import type { ResourceTypeDef } from './schema/attribute.ts';
+import { projectAttributes } from './schema/project-attributes.ts';
+
+/** One SCIM call's identity and preconditions; no HTTP in here. */
+export interface ScimCall {
+  tenantId: string;
+  /** SCIM base URL, e.g. https://host/scim/v2, for meta.location. */
+  baseUrl: string;
+  context: RequestContext;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+}
+
+/** RFC 7644 §3.2-§3.6 operations on one resource type (Users or Groups). */
+export class ResourceEndpoint {
+  constructor(
+    readonly type: ResourceTypeDef,
+    private readonly store: ResourceStore,
+    private readonly paging: PagingLimits,
+  ) {}
+
+  private get kind() {
+    return this.type.name;
+  }
+
+  async get(call: ScimCall, id: string, query: Record<string, unknown>): Promise<ScimResponse> {
+    const params = parseListParams(query, this.paging);
+    const stored = await this.mustGet(this.store, call.tenantId, id);
+    if (call.ifNoneMatch !== undefined && etagMatches(call.ifNoneMatch, stored.version)) {
+      return { status: 304, etag: etagOf(stored.version) };
+    }
+    const body = await this.render(this.store, call, stored, params);
+    return { status: 200, body, etag: etagOf(stored.version) };
+  }
+
+  async list(call: ScimCall, raw: Record<string, unknown>): Promise<ScimResponse> {
+    const params = parseListParams(raw, this.paging);
+    const result = await this.store.list(this.kind, call.tenantId, {
+      ...(params.filter === undefined ? {} : { filter: parseFilter(params.filter) }),
+      ...(params.sortBy === undefined ? {} : { sortBy: params.sortBy }),
+      ...(params.sortOrder === undefined ? {} : { sortOrder: params.sortOrder }),
+      startIndex: params.startIndex,
+      count: params.count,
+      schema: this.type,
+    });
+    const resources = await Promise.all(result.resources.map((r) => this.render(this.store, call, r, params)));
+    return { status: 200, body: listResponse(result.totalResults, params.startIndex, resources) };
+  }
+
+  async create(call: ScimCall, body: unknown): Promise<ScimResponse> {
+    const data = normalizeResource(this.type, body, 'create');
+    const members = this.kind === 'Group' ? extractMembers(body) : undefined;
+    const stored = await this.store.write(call.context, async (w) => {
+      const created = await w.insert(this.kind, call.tenantId, { id: randomUUID(), data });
+      await w.emit(this.change(created, 'created'));
+      if (members && members.length > 0) {
+        await this.applyMembers(w, call.tenantId, created.id, { clear: false, add: members, remove: [] });
+        return w.touch(this.kind, call.tenantId, created.id);
+      }
+      return created;
+    });
+    return this.written(call, stored, 201);
+  }
+
+  /** PUT (§3.5.1): replaces every writable attribute; for Groups a `members` array replaces membership. */
+  async replace(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
+    const stored = await this.store.write(call.context, async (w) => {
+      const current = await this.mustGet(w, call.tenantId, id);
+      checkIfMatch(call.ifMatch, current.version);
+      const data = normalizeResource(this.type, body, 'replace', current.data);
+      let updated = await w.update(this.kind, call.tenantId, id, data, current.version);
+      await w.emit(this.change(updated, 'updated'));
+      const members = this.kind === 'Group' ? extractMembers(body) : undefined;
+      if (members !== undefined) {
+        const changed = await this.applyMembers(w, call.tenantId, id, { clear: true, add: members, remove: [] });
+        if (changed) updated = await w.touch(this.kind, call.tenantId, id);
+      }
+      return updated;
+    });
+    return this.written(call, stored, 200);
+  }
+
+  /**
+   * PATCH (§3.5.2). Users answer 200 with the resource; Groups answer 204, so that a member
+   * change to a 50,000-member group never reads or renders the other members.
+   */
+  async patch(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
+    const stored = await this.store.write(call.context, async (w) => {
+      const current = await this.mustGet(w, call.tenantId, id);
+      checkIfMatch(call.ifMatch, current.version);
+      const result = await applyPatch(this.type, current.data, body, () => w.members(call.tenantId, id));
+      if (!result.changed) return current;
+      let updated = current;
+      if (JSON.stringify(result.data) !== JSON.stringify(current.data)) {
+        updated = await w.update(this.kind, call.tenantId, id, result.data, current.version);
+        await w.emit(this.change(updated, 'updated'));
+      }
+      if (result.members && (await this.applyMembers(w, call.tenantId, id, result.members)) && updated === current) {
+        updated = await w.touch(this.kind, call.tenantId, id);
+      }
+      return updated;
+    });
+    if (this.kind === 'Group') return { status: 204, etag: etagOf(stored.version) };
+    return this.written(call, stored, 200);
+  }
+
+  async delete(call: ScimCall, id: string): Promise<ScimResponse> {
+    await this.store.write(call.context, async (w) => {
+      const current = await this.mustGet(w, call.tenantId, id);
+      checkIfMatch(call.ifMatch, current.version);
+      await w.remove(this.kind, call.tenantId, id);
+      await w.emit(this.change(current, 'deleted'));
+    });
+    return { status: 204 };
+  }
+
+  /** Applies a member delta; unknown member ids are 400 invalidValue, never 5xx (Entra retries 5xx forever). */
+  private async applyMembers(w: DirectoryWriter, tenantId: string, groupId: string, delta: MemberDelta): Promise<boolean> {
+    const removed = delta.clear ? await w.clearMembers(tenantId, groupId) : delta.remove.length > 0 ? await w.removeMembers(tenantId, groupId, delta.remove) : [];
+    let added: string[] = [];
+    if (delta.add.length > 0) {
+      const ids = [...new Set(delta.add.map((m) => m.value))];
+      const known = await w.resolveMembers(tenantId, ids);
+      const unknown = ids.filter((v) => !known.has(v));
+      if (unknown.length > 0) throw badRequest('invalidValue', `Unknown member id(s): ${unknown.slice(0, 10).join(', ')}`);
+      if (ids.includes(groupId)) throw badRequest('invalidValue', 'A group cannot be a member of itself');
+      added = await w.addMembers(tenantId, groupId, ids.map((value) => ({ value, type: known.get(value)! })));
+    }
+    // A member removed and re-added in one request did not change.
+    const readded = new Set(added);
+    const netRemoved = removed.filter((id) => !readded.has(id));
+    const removedSet = new Set(removed);
+    const netAdded = added.filter((id) => !removedSet.has(id));
+    if (netAdded.length === 0 && netRemoved.length === 0) return false;
+    await w.emit({ kind: 'group.members', tenantId, groupId, added: netAdded, removed: netRemoved });
+    return true;
+  }
+
+  private async mustGet(reader: DirectoryReader, tenantId: string, id: string): Promise<StoredResource> {
+    const stored = await reader.get(this.kind, tenantId, id);
+    if (!stored) throw notFound(`${this.kind} ${id} not found`);
+    return stored;
+  }
+
+  private async written(call: ScimCall, stored: StoredResource, status: number): Promise<ScimResponse> {
+    const body = await this.render(this.store, call, stored, { startIndex: 1, count: 0 });
+    return { status, body, etag: etagOf(stored.version), ...(status === 201 ? { location: (body.meta as { location: string }).location } : {}) };
+  }
+
+  private async render(reader: DirectoryReader, call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>): Promise<Record<string, unknown>> {
+    const extras: RenderExtras = {};
+    if (this.kind === 'Group' && wants('members', params)) extras.members = await reader.members(call.tenantId, stored.id);
+    if (this.kind === 'User' && wants('groups', params)) extras.groups = await reader.groupsOf(call.tenantId, stored.id);
+    const full = renderResource(this.type, stored, call.baseUrl, extras);
+    return projectAttributes(full, this.type, params.attributes, params.excludedAttributes);
+  }
+
+  private change(r: StoredResource, verb: 'created' | 'updated' | 'deleted'): DirectoryChange {
+    if (this.kind === 'User') {
+      return { kind: `user.${verb}`, tenantId: r.tenantId, userId: r.id, userName: String(r.data.userName ?? ''), active: r.data.active !== false };
+    }
+    return { kind: `group.${verb}`, tenantId: r.tenantId, groupId: r.id, displayName: String(r.data.displayName ?? '') };
+  }
+}
+
+/** Whether an attribute will survive projection, so that expensive parts are loaded only when returned. */
+function wants(name: string, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>): boolean {
+  const matches = (path: string) => {
+    const bare = path.toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:(user|group):/, '');
+    return bare === name || bare.startsWith(`${name}.`);
+  };
+  if (params.attributes) return params.attributes.some(matches);
+  if (params.excludedAttributes) return !params.excludedAttributes.some(matches);
+  return true;
+}
