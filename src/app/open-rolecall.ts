@@ -1,0 +1,59 @@
+import { JwtVerifier } from '../auth/jwt-verifier.ts';
+import { TokenService } from '../auth/token-service.ts';
+import type { ChangeSink, Database } from '../directory/database.ts';
+import { directoryMigrations } from '../directory/directory-migrations.ts';
+import { KyselyResourceStore } from '../directory/kysely-resource-store.ts';
+import { KyselyTenantRepository } from '../directory/kysely-tenant-repository.ts';
+import { openDatabase } from '../directory/open-database.ts';
+import type { TenantRepository } from '../domain/tenancy.ts';
+import { ResourceEndpoint } from '../scim/resource-endpoint.ts';
+import { ScimDispatcher } from '../scim/scim-dispatcher.ts';
+import { GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE } from '../scim/schema/resource-types.ts';
+import type { ServerConfig } from './config.ts';
+
+/** The wired core: store, tenancy, SCIM. Provisioning and audit attach to it in start-server.ts. */
+export interface Rolecall {
+  config: ServerConfig;
+  database: Database;
+  tenants: TenantRepository;
+  tokens: TokenService;
+  store: KyselyResourceStore;
+  dispatcher: ScimDispatcher;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Change sinks (outbox, audit) run inside every SCIM write transaction. */
+  sinks?: ChangeSink[];
+  /** A server owns the embedded store exclusively; CLI tools share it (SQLite WAL is multi-process safe). */
+  exclusive: boolean;
+  migrations?: Parameters<typeof openDatabase>[0]['migrations'];
+}
+
+export async function openRolecall(config: ServerConfig, options: OpenOptions): Promise<Rolecall> {
+  const database = await openDatabase({
+    store: config.store,
+    dataDir: config.dataDir,
+    migrations: [directoryMigrations, ...(options.migrations ?? [])],
+    exclusive: options.exclusive,
+  });
+  const tenants = new KyselyTenantRepository(database);
+  const tokens = new TokenService(tenants, new JwtVerifier(tenants));
+  const store = new KyselyResourceStore(database, options.sinks ?? []);
+  const paging = { defaultCount: config.pageDefault, maxCount: config.pageMax };
+  const dispatcher = new ScimDispatcher(
+    new ResourceEndpoint(USER_RESOURCE_TYPE, store, paging),
+    new ResourceEndpoint(GROUP_RESOURCE_TYPE, store, paging),
+    store,
+    { paging, bulk: { maxOperations: config.bulkMaxOperations, maxPayloadSize: config.maxBodyBytes } },
+  );
+  return { config, database, tenants, tokens, store, dispatcher, close: () => database.close() };
+}
+
+/** On first start with an empty store: a tenant `default` and its first token (shown once). */
+export async function ensureDefaultTenant(app: Rolecall): Promise<{ secret: string } | undefined> {
+  if ((await app.tenants.countTenants()) > 0) return undefined;
+  const tenant = await app.tenants.createTenant({ name: 'default' });
+  const { secret } = await app.tokens.create(tenant.id, 'first-start', null);
+  return { secret };
+}
