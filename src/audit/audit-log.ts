@@ -1,0 +1,417 @@
+import type { Kysely } from 'kysely';
+import type { Database, SqlDialect } from '../directory/database.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { eventHash, GENESIS_HASH } from './event-hash.ts';
+import { stripSecrets } from './redact.ts';
+
+export const AUDIT_EVENT_TYPES = [
+  'scim.request',
+  'directory.change',
+  'provision.step',
+  'reconcile.finding',
+  'admin.token.created',
+  'admin.token.revoked',
+  'admin.policy.reloaded',
+  'admin.job.retried',
+  // Written by prune(): attests the new checkpoint inside the chain itself.
+  'audit.pruned',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export interface AuditEventInput {
+  type: AuditEventType;
+  tenantId?: string | null;
+  requestId?: string | null;
+  /** Token id, or 'system' (the default) for workers, reconciles and the CLI. */
+  actor?: string;
+  /** Subject columns, indexed for queries. */
+  userId?: string | null;
+  groupId?: string | null;
+  target?: string | null;
+  /** Stored as canonical JSON; keys named like password/secret are removed at any depth. */
+  payload?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  seq: number;
+  /** ISO-8601 UTC, millisecond precision. */
+  at: string;
+  type: AuditEventType;
+  tenantId: string | null;
+  requestId: string | null;
+  actor: string;
+  userId: string | null;
+  groupId: string | null;
+  target: string | null;
+  payload: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditQuery {
+  tenantId?: string;
+  userId?: string;
+  groupId?: string;
+  target?: string;
+  requestId?: string;
+  type?: AuditEventType | AuditEventType[];
+  /** Inclusive lower bound on `at` (any Date-parsable text; normalised to ISO UTC). */
+  from?: string;
+  /** Exclusive upper bound on `at`. */
+  to?: string;
+  /** Keyset paging: the seq of the last event of the previous page (stable under concurrent appends, unlike offsets). */
+  after?: number;
+  /** Page size; default 100, at most 10,000. */
+  limit?: number;
+  order?: 'asc' | 'desc';
+}
+
+export interface AuditCheckpoint {
+  /** Seq and hash of the last pruned event: verification continues from here. */
+  seq: number;
+  hash: string;
+  at: string;
+  prunedBefore: string;
+  removed: number;
+}
+
+export interface VerifyProgress {
+  events: number;
+  seq: number;
+  eventsPerSecond: number;
+}
+
+export type VerifyResult =
+  | { ok: true; events: number; ms: number; eventsPerSecond: number; head: { seq: number; hash: string }; checkpointSeq: number | null }
+  | { ok: false; firstBad: { seq: number; reason: string }; events: number };
+
+export interface AuditLogOptions {
+  /** Source of event times; tests pin it. */
+  clock?: () => Date;
+  /** Rows per read in verify and export (default 10,000): memory stays flat at any log size. */
+  batchSize?: number;
+  /** Retention for applyRetention(); unset keeps events forever. */
+  retentionDays?: number;
+}
+
+const MAX_PAGE = 10_000;
+
+const CSV_COLUMNS = ['seq', 'at', 'type', 'tenant_id', 'request_id', 'actor', 'user_id', 'group_id', 'target', 'payload', 'prev_hash', 'hash'] as const;
+
+type Row = Record<(typeof CSV_COLUMNS)[number], unknown>;
+
+function toEvent(row: Row): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    at: row.at as string,
+    type: row.type as AuditEventType,
+    tenantId: row.tenant_id as string | null,
+    requestId: row.request_id as string | null,
+    actor: row.actor as string,
+    userId: row.user_id as string | null,
+    groupId: row.group_id as string | null,
+    target: row.target as string | null,
+    payload: JSON.parse(row.payload as string) as Record<string, unknown>,
+    prevHash: row.prev_hash as string,
+    hash: row.hash as string,
+  };
+}
+
+function isoTime(text: string, name: string): string {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new RangeError(`${name}: not a date/time: ${JSON.stringify(text)}`);
+  return new Date(ms).toISOString();
+}
+
+/** RFC 4180: quote a field holding a comma, quote, CR or LF (or edge spaces), doubling inner quotes. */
+function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * Append-only, hash-chained audit log. Each event's hash covers all its columns and the
+ * previous event's hash (see event-hash.ts); a one-row head table holds the last seq and
+ * hash and is locked by every append, so concurrent writers produce one linear chain.
+ */
+export class AuditLog {
+  private readonly db: Kysely<any>;
+  private readonly dialect: SqlDialect;
+  private readonly clock: () => Date;
+  private readonly batchSize: number;
+  private readonly retentionDays: number | undefined;
+
+  constructor(database: Pick<Database, 'db' | 'dialect'>, options: AuditLogOptions = {}) {
+    this.db = database.db;
+    this.dialect = database.dialect;
+    this.clock = options.clock ?? (() => new Date());
+    this.batchSize = options.batchSize ?? 10_000;
+    this.retentionDays = options.retentionDays;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+    if (this.retentionDays !== undefined && !(this.retentionDays > 0)) throw new RangeError('retentionDays must be positive');
+  }
+
+  /**
+   * Appends one event inside `executor`'s transaction, so the event commits or rolls back
+   * with the change it records. Given the root Kysely instance it opens its own transaction.
+   * The head row stays locked until the caller commits: append last in a transaction, just
+   * before commit, to keep other writers' wait short. On PostgreSQL the caller's transaction
+   * must be READ COMMITTED (the default): the locked head is then re-read at its newest version.
+   */
+  async append(executor: Kysely<any>, input: AuditEventInput): Promise<AuditEvent> {
+    if (!executor.isTransaction) return executor.transaction().execute((tx) => this.append(tx, input));
+    if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
+    // Everything that does not need the head is prepared before taking the lock.
+    const payloadObject = stripSecrets(input.payload ?? {}) as Record<string, unknown>;
+    const payload = canonicalJson(payloadObject);
+    const subject = {
+      type: input.type,
+      tenantId: input.tenantId ?? null,
+      requestId: input.requestId ?? null,
+      actor: input.actor ?? 'system',
+      userId: input.userId ?? null,
+      groupId: input.groupId ?? null,
+      target: input.target ?? null,
+    };
+
+    const head = await this.lockHead(executor);
+    const seq = head.seq + 1;
+    const at = this.clock().toISOString();
+    const hash = eventHash({ ...subject, seq, at, payload, prevHash: head.hash });
+    await executor
+      .insertInto('audit_events')
+      .values({
+        seq,
+        at,
+        type: subject.type,
+        tenant_id: subject.tenantId,
+        request_id: subject.requestId,
+        actor: subject.actor,
+        user_id: subject.userId,
+        group_id: subject.groupId,
+        target: subject.target,
+        payload,
+        prev_hash: head.hash,
+        hash,
+      })
+      .execute();
+    await executor.updateTable('audit_head').set({ last_seq: seq, last_hash: hash }).where('id', '=', 1).execute();
+    return { ...subject, seq, at, payload: JSON.parse(payload) as Record<string, unknown>, prevHash: head.hash, hash };
+  }
+
+  /** The current chain head; publishing it elsewhere (ticket, WORM bucket) anchors the whole chain. */
+  async head(): Promise<{ seq: number; hash: string }> {
+    const row = await this.db.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+    return { seq: Number(row.last_seq), hash: row.last_hash as string };
+  }
+
+  /** One page of events matching every given filter, in seq order; pass the last seq as `after` for the next page. */
+  async query(filter: AuditQuery = {}): Promise<AuditEvent[]> {
+    const limit = filter.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new RangeError(`limit must be 1..${MAX_PAGE}`);
+    const rows = await this.select(filter, limit);
+    return rows.map(toEvent);
+  }
+
+  /** Streams every matching event as JSON Lines, one batch per write; awaiting write gives backpressure. */
+  async exportJsonl(filter: Omit<AuditQuery, 'limit'>, write: (chunk: string) => void | Promise<void>): Promise<number> {
+    return this.exportBatches(filter, write, (rows) => rows.map((row) => `${JSON.stringify(toEvent(row))}\n`).join(''));
+  }
+
+  /** Streams every matching event as RFC 4180 CSV (header first; payload as its JSON text). */
+  async exportCsv(filter: Omit<AuditQuery, 'limit'>, write: (chunk: string) => void | Promise<void>): Promise<number> {
+    await write(`${CSV_COLUMNS.join(',')}\r\n`);
+    return this.exportBatches(filter, write, (rows) =>
+      rows.map((row) => `${CSV_COLUMNS.map((column) => csvField(column === 'seq' ? Number(row.seq) : row[column])).join(',')}\r\n`).join(''),
+    );
+  }
+
+  /** The most recent checkpoint, or null when nothing was ever pruned. */
+  async latestCheckpoint(executor: Kysely<any> = this.db): Promise<AuditCheckpoint | null> {
+    const row = await executor.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    if (!row) return null;
+    return { seq: Number(row.seq), hash: row.hash, at: row.at, prunedBefore: row.pruned_before, removed: Number(row.removed) };
+  }
+
+  /**
+   * Deletes the oldest events, those before `before` up to the first event at or after it
+   * (a prefix, so clock skew between writers never removes a newer event). Records a
+   * checkpoint (seq and hash of the last removed event) and, in the same transaction, an
+   * 'audit.pruned' event carrying that checkpoint, so the checkpoint is itself in the chain.
+   * The chain is verified first: pruning must never erase the evidence of tampering.
+   */
+  async prune(before: string, options: { actor?: string } = {}): Promise<{ removed: number; checkpoint: AuditCheckpoint | null }> {
+    const prunedBefore = isoTime(before, 'prune');
+    const check = await this.verify();
+    if (!check.ok) throw new Error(`audit chain is broken at seq ${check.firstBad.seq} (${check.firstBad.reason}); refusing to prune`);
+    return this.db.transaction().execute(async (tx) => {
+      const head = await this.lockHead(tx);
+      const firstKept = await tx.selectFrom('audit_events').select('seq').where('at', '>=', prunedBefore).orderBy('seq').limit(1).executeTakeFirst();
+      const lastPruned = firstKept ? Number(firstKept.seq) - 1 : head.seq;
+      const floor = (await this.latestCheckpoint(tx))?.seq ?? 0;
+      if (lastPruned <= floor) return { removed: 0, checkpoint: null };
+      const last = await tx.selectFrom('audit_events').select('hash').where('seq', '=', lastPruned).executeTakeFirstOrThrow();
+      const deleted = await tx.deleteFrom('audit_events').where('seq', '<=', lastPruned).executeTakeFirst();
+      const checkpoint: AuditCheckpoint = {
+        seq: lastPruned,
+        hash: last.hash as string,
+        at: this.clock().toISOString(),
+        prunedBefore,
+        removed: Number(deleted.numDeletedRows),
+      };
+      await tx
+        .insertInto('audit_checkpoints')
+        .values({ seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at, pruned_before: prunedBefore, removed: checkpoint.removed })
+        .execute();
+      await this.append(tx, {
+        type: 'audit.pruned',
+        actor: options.actor ?? 'system',
+        payload: { checkpointSeq: checkpoint.seq, checkpointHash: checkpoint.hash, removed: checkpoint.removed, prunedBefore },
+      });
+      return { removed: checkpoint.removed, checkpoint };
+    });
+  }
+
+  /** Prunes events older than the configured retention; a no-op when none is configured. */
+  async applyRetention(): Promise<{ removed: number; checkpoint: AuditCheckpoint | null }> {
+    if (this.retentionDays === undefined) return { removed: 0, checkpoint: null };
+    return this.prune(new Date(this.clock().getTime() - this.retentionDays * 86_400_000).toISOString());
+  }
+
+  /**
+   * Recomputes the chain from the latest checkpoint (or genesis) to the head in batches and
+   * names the first event that is edited, missing, reordered, inserted or beyond the head.
+   * Safe while others append. If a prune ran meanwhile, the check restarts from the new checkpoint.
+   */
+  async verify(options: { onProgress?: (progress: VerifyProgress) => void } = {}): Promise<VerifyResult> {
+    for (let attempt = 0; ; attempt += 1) {
+      const checkpoint = await this.latestCheckpoint();
+      const result = await this.verifyFrom(checkpoint, options.onProgress);
+      if (result.ok || attempt === 2) return result;
+      const now = await this.latestCheckpoint();
+      if (now?.seq === checkpoint?.seq) return result;
+    }
+  }
+
+  private async verifyFrom(checkpoint: AuditCheckpoint | null, onProgress?: (progress: VerifyProgress) => void): Promise<VerifyResult> {
+    const started = performance.now();
+    let prevHash = checkpoint?.hash ?? GENESIS_HASH;
+    let lastSeq = checkpoint?.seq ?? 0;
+    let events = 0;
+    // Without a checkpoint there is nothing to attest; with one, an 'audit.pruned' event must carry it.
+    let attested = checkpoint === null;
+    const bad = (seq: number, reason: string): VerifyResult => ({ ok: false, firstBad: { seq, reason }, events });
+
+    if (checkpoint) {
+      const stray = await this.db.selectFrom('audit_events').select('seq').where('seq', '<=', checkpoint.seq).orderBy('seq').limit(1).executeTakeFirst();
+      if (stray) return bad(Number(stray.seq), `event inside the pruned range (checkpoint is seq ${checkpoint.seq})`);
+    }
+
+    // Set when the head is ahead of the rows read so far: the next read must reach it.
+    let mustReach = 0;
+    for (;;) {
+      const rows = (await this.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '>', lastSeq)
+        .orderBy('seq')
+        .limit(this.batchSize)
+        .execute()) as Row[];
+      for (const row of rows) {
+        const seq = Number(row.seq);
+        if (seq !== lastSeq + 1) return bad(lastSeq + 1, `event missing (next stored event is seq ${seq})`);
+        if (row.prev_hash !== prevHash) {
+          return bad(seq, `prev_hash does not match the hash of ${lastSeq === (checkpoint?.seq ?? 0) ? (checkpoint ? 'the checkpoint' : 'genesis') : `event ${lastSeq}`}`);
+        }
+        const hash = eventHash({
+          seq,
+          at: row.at as string,
+          type: row.type as string,
+          tenantId: row.tenant_id as string | null,
+          requestId: row.request_id as string | null,
+          actor: row.actor as string,
+          userId: row.user_id as string | null,
+          groupId: row.group_id as string | null,
+          target: row.target as string | null,
+          payload: row.payload as string,
+          prevHash,
+        });
+        if (hash !== row.hash) return bad(seq, 'hash does not match the event contents (edited)');
+        if (!attested && row.type === 'audit.pruned') {
+          const p = JSON.parse(row.payload as string) as { checkpointSeq?: unknown; checkpointHash?: unknown };
+          attested = p.checkpointSeq === checkpoint?.seq && p.checkpointHash === checkpoint?.hash;
+        }
+        prevHash = hash;
+        lastSeq = seq;
+        events += 1;
+      }
+      if (rows.length > 0) onProgress?.({ events, seq: lastSeq, eventsPerSecond: rate(events, started) });
+      if (rows.length === this.batchSize) continue;
+      if (lastSeq < mustReach) return bad(lastSeq + 1, `event missing (the chain head records seq ${mustReach})`);
+      // Rows commit together with the head update, so a head read after the rows is never behind them.
+      const head = await this.head();
+      if (head.seq > lastSeq) {
+        mustReach = head.seq;
+        continue;
+      }
+      if (head.seq < lastSeq) return bad(head.seq + 1, `event beyond the chain head (head records seq ${head.seq})`);
+      if (head.hash !== prevHash) return bad(head.seq, 'hash differs from the one recorded in the chain head');
+      break;
+    }
+    if (!attested && checkpoint) return bad(checkpoint.seq, 'checkpoint is not attested by an audit.pruned event in the chain');
+    const ms = performance.now() - started;
+    return { ok: true, events, ms, eventsPerSecond: rate(events, started), head: { seq: lastSeq, hash: prevHash }, checkpointSeq: checkpoint?.seq ?? null };
+  }
+
+  private async lockHead(tx: Kysely<any>): Promise<{ seq: number; hash: string }> {
+    const query = tx.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1);
+    // SQLite has no FOR UPDATE and needs none: one process owns the store and writes are serialised.
+    const row = await (this.dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirstOrThrow();
+    return { seq: Number(row.last_seq), hash: row.last_hash as string };
+  }
+
+  private select(filter: AuditQuery, limit: number): Promise<Row[]> {
+    const order = filter.order ?? 'asc';
+    let query = this.db.selectFrom('audit_events').selectAll();
+    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+    if (filter.groupId !== undefined) query = query.where('group_id', '=', filter.groupId);
+    if (filter.target !== undefined) query = query.where('target', '=', filter.target);
+    if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
+    if (filter.type !== undefined) {
+      const types = Array.isArray(filter.type) ? filter.type : [filter.type];
+      if (types.length === 0) return Promise.resolve([]);
+      query = query.where('type', 'in', types);
+    }
+    if (filter.from !== undefined) query = query.where('at', '>=', isoTime(filter.from, 'from'));
+    if (filter.to !== undefined) query = query.where('at', '<', isoTime(filter.to, 'to'));
+    if (filter.after !== undefined) query = query.where('seq', order === 'asc' ? '>' : '<', filter.after);
+    return query.orderBy('seq', order).limit(limit).execute() as Promise<Row[]>;
+  }
+
+  private async exportBatches(
+    filter: Omit<AuditQuery, 'limit'>,
+    write: (chunk: string) => void | Promise<void>,
+    format: (rows: Row[]) => string,
+  ): Promise<number> {
+    const pageSize = Math.min(this.batchSize, MAX_PAGE);
+    let after = filter.after;
+    let total = 0;
+    for (;;) {
+      const rows = await this.select({ ...filter, after }, pageSize);
+      if (rows.length === 0) break;
+      await write(format(rows));
+      total += rows.length;
+      after = Number(rows[rows.length - 1]!.seq);
+      if (rows.length < pageSize) break;
+    }
+    return total;
+  }
+}
+
+function rate(events: number, started: number): number {
+  const seconds = (performance.now() - started) / 1000;
+  return seconds > 0 ? Math.round(events / seconds) : events;
+}

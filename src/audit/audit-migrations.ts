@@ -1,0 +1,89 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { MigrationSet, SqlDialect } from '../directory/database.ts';
+import { GENESIS_HASH } from './event-hash.ts';
+
+/**
+ * seq is bigint on PostgreSQL (an audit log outlives 2^31 events in a busy multi-tenant
+ * install; read back as a string and converted, exact up to 2^53) and INTEGER PRIMARY KEY
+ * on SQLite (the rowid itself: no second index).
+ */
+const seqType = (dialect: SqlDialect) => (dialect === 'postgres' ? 'bigint' : 'integer');
+
+/**
+ * `at` and `payload` are text on both dialects on purpose: the hash covers the exact stored
+ * bytes, and timestamptz/jsonb would normalise them (microseconds, key order, spacing) so the
+ * chain could no longer be recomputed. ISO-8601 UTC text with fixed width sorts correctly.
+ */
+function events(dialect: SqlDialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', seqType(dialect), (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('group_id', 'text')
+        .addColumn('target', 'text')
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      // Queries filter on one subject and page by seq, so (subject, seq) serves both.
+      for (const column of ['user_id', 'group_id', 'target', 'type', 'tenant_id', 'request_id']) {
+        await db.schema.createIndex(`audit_events_${column}_seq`).on('audit_events').columns([column, 'seq']).execute();
+      }
+      await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('audit_events').execute();
+    },
+  };
+}
+
+/** One row (id = 1): the chain head. Appenders lock it, so the chain stays linear across processes. */
+function head(dialect: SqlDialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('last_seq', seqType(dialect), (c) => c.notNull())
+        .addColumn('last_hash', 'text', (c) => c.notNull())
+        .addCheckConstraint('audit_head_single_row', sql`id = 1`)
+        .execute();
+      await db.insertInto('audit_head').values({ id: 1, last_seq: 0, last_hash: GENESIS_HASH }).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('audit_head').execute();
+    },
+  };
+}
+
+/** Where verification starts after pruning: seq and hash of the last pruned event. */
+function checkpoints(dialect: SqlDialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('audit_checkpoints')
+        .addColumn('seq', seqType(dialect), (c) => c.primaryKey())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('pruned_before', 'text', (c) => c.notNull())
+        .addColumn('removed', seqType(dialect), (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('audit_checkpoints').execute();
+    },
+  };
+}
+
+export const auditMigrations: MigrationSet = (dialect) => ({
+  '0200-audit-events': events(dialect),
+  '0201-audit-head': head(dialect),
+  '0202-audit-checkpoints': checkpoints(dialect),
+});

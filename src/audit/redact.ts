@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.ts';
+
+/**
+ * Keys whose values are secrets: `password` (any case, also URN-qualified such as
+ * `urn:ietf:params:scim:schemas:core:2.0:User:password`, and `newPassword`-style names)
+ * and `...secret` (client secrets). A digest of a low-entropy secret could be brute-forced,
+ * so secrets are removed before digesting, not just before storing.
+ */
+const SECRET_KEY = /(password|secret)$/i;
+
+/** A SCIM PATCH operation that sets a secret carries it in `value`, named by `path`. */
+function isSecretPath(path: unknown): boolean {
+  return typeof path === 'string' && SECRET_KEY.test(path.trim());
+}
+
+/**
+ * A deep copy without secret members (and without the `value` of a PATCH operation whose
+ * `path` names a secret). Also applied to every stored audit payload as a last line of defence.
+ */
+export function stripSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripSecrets);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const record = value as Record<string, unknown>;
+  const dropValue = isSecretPath(record.path);
+  const out: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(record)) {
+    if (SECRET_KEY.test(key)) continue;
+    if (dropValue && key === 'value') continue;
+    out[key] = stripSecrets(member);
+  }
+  return out;
+}
+
+/**
+ * Hex SHA-256 of the canonical JSON of a request body with every secret removed (at any
+ * depth, case-insensitive). The body itself is never stored; the digest lets an auditor
+ * match a request against a copy the client kept. A string body is parsed first when it is
+ * JSON so that secrets inside it are removed too; absent bodies digest as `null`.
+ */
+export function digestBody(body: unknown): string {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      parsed = body;
+    }
+  }
+  return createHash('sha256').update(canonicalJson(stripSecrets(parsed))).digest('hex');
+}
+
+/** A quoted SQL literal: '...' with '' or backslash escapes, optionally E'' / N'' prefixed, or $tag$...$tag$. */
+const LITERAL = String.raw`(?:[EeNn]?'(?:[^'\\]|\\[\s\S]|'')*'|\$(?<tag>[A-Za-z_]\w*)?\$[\s\S]*?\$\k<tag>\$)`;
+
+const RULES: Array<[RegExp, string]> = [
+  // PostgreSQL `PASSWORD 'x'`, MSSQL `PASSWORD = N'x'`, MySQL `IDENTIFIED [WITH plugin] BY [PASSWORD] 'x'`.
+  [new RegExp(String.raw`(\bPASSWORD\s*=?\s*)${LITERAL}`, 'gi'), "$1'***'"],
+  [new RegExp(String.raw`(\bIDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)\s+(?:PASSWORD\s+)?)${LITERAL}`, 'gi'), "$1'***'"],
+  // URL credentials: scheme://user:secret@host.
+  [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@'],
+  // Connection-string and JSON forms: Password=x; pwd=x; "password":"x".
+  // The lookahead leaves quoted SQL literals to the rules above.
+  [/(\b(?:password|pwd)\s*=\s*)(?![EeNn]?'|\*\*\*)(?:"[^"]*"|[^;\s]*)/gi, '$1***'],
+  [/("[^"]*(?:password|secret)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, '$1"***"'],
+];
+
+/**
+ * Masks secrets in a statement or API call before it is recorded: `PASSWORD '...'`,
+ * `IDENTIFIED BY '...'`, URL credentials, `Password=` pairs and JSON password members.
+ * Also applied to error messages, which drivers sometimes build from the statement.
+ */
+export function redactStatement(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of RULES) {
+    out = out.replace(pattern, replacement);
+  }
+  return out;
+}
