@@ -1,0 +1,100 @@
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+
+export interface Req {
+  method: string;
+  path: string;
+  body?: string;
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  statuses: Record<number, number>;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function send(base: URL, headers: Record<string, string>, req: Req): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      { agent, host: base.hostname, port: base.port, method: req.method, path: base.pathname + req.path, headers: req.body ? { ...headers, 'content-length': Buffer.byteLength(req.body) } : headers },
+      (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    r.on('error', reject);
+    if (req.body) r.write(req.body);
+    r.end();
+  });
+}
+
+function summarise(latencies: number[], errors: number, seconds: number, statuses: Record<number, number>): LoadResult {
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { requests: latencies.length, errors, seconds, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), statuses };
+}
+
+/** Closed loop: `concurrency` workers send back to back; bounded by count AND time. */
+export async function closedLoop(baseUrl: string, headers: Record<string, string>, next: (i: number) => Req, opts: { concurrency: number; maxRequests: number; maxSeconds: number; ok: (status: number) => boolean }): Promise<LoadResult> {
+  const base = new URL(baseUrl);
+  const latencies: number[] = [];
+  const statuses: Record<number, number> = {};
+  let errors = 0;
+  let issued = 0;
+  const started = performance.now();
+  const deadline = started + opts.maxSeconds * 1000;
+  const worker = async () => {
+    while (issued < opts.maxRequests && performance.now() < deadline) {
+      const req = next(issued++);
+      const t0 = performance.now();
+      const status = await send(base, headers, req).catch(() => 0);
+      latencies.push(performance.now() - t0);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (!opts.ok(status)) errors += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  return summarise(latencies, errors, (performance.now() - started) / 1000, statuses);
+}
+
+/** Open loop at a fixed rate (latency under a given load, not throughput); bounded by count. */
+export async function fixedRate(baseUrl: string, headers: Record<string, string>, next: (i: number) => Req, opts: { rps: number; seconds: number; ok: (status: number) => boolean }): Promise<LoadResult> {
+  const base = new URL(baseUrl);
+  const total = Math.round(opts.rps * opts.seconds);
+  const latencies: number[] = [];
+  const statuses: Record<number, number> = {};
+  let errors = 0;
+  const started = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / opts.rps;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const req = next(i);
+    // Latency counts from the scheduled send time, so client-side lag is not hidden (coordinated omission).
+    inflight.push(send(base, headers, req).catch(() => 0).then((status) => {
+      latencies.push(performance.now() - due);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (!opts.ok(status)) errors += 1;
+    }));
+  }
+  await Promise.all(inflight);
+  return summarise(latencies, errors, (performance.now() - started) / 1000, statuses);
+}
+
+export function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
