@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { RolecallError } from '../domain/errors.ts';
 
+/** "false", "0", "off", "no" are false: z.coerce.boolean() would read "false" as true. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'on' || v === 'yes');
+
 /** Server settings: flags win over environment variables, which win over defaults. */
 export const serverConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -22,7 +26,8 @@ export const serverConfigSchema = z.object({
   pageMax: z.coerce.number().int().min(1).default(1000),
   /** Seconds between full reconciles; 0 turns the schedule off. */
   reconcileInterval: z.coerce.number().int().min(0).default(300),
-  audit: z.coerce.boolean().default(true),
+  /** Audit events for every request and change; off only for measuring its cost. */
+  audit: flag.default(true),
   /** Days of audit events kept; 0 keeps everything. */
   auditRetentionDays: z.coerce.number().int().min(0).default(0),
 }).refine((c) => Boolean(c.tlsCert) === Boolean(c.tlsKey), { message: 'tlsCert and tlsKey must be given together' });
@@ -42,6 +47,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   ROLECALL_LOG_LEVEL: 'logLevel',
   ROLECALL_RECONCILE_INTERVAL: 'reconcileInterval',
   ROLECALL_AUDIT_RETENTION_DAYS: 'auditRetentionDays',
+  ROLECALL_AUDIT: 'audit',
 };
 
 export function loadServerConfig(flags: Partial<Record<keyof ServerConfig, unknown>>, env: NodeJS.ProcessEnv = process.env): ServerConfig {

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerConfig } from '../../src/app/config.ts';
+import { ensureDefaultTenant, openRolecall } from '../../src/app/open-rolecall.ts';
+import { allMigrations } from '../../src/app/migrations.ts';
+
+const CONTEXT = { requestId: 'bench-seed', tenantId: '', tokenId: null, clientAddress: null, method: 'SEED', path: '/' };
+
+/** Seeds users and groups straight through the store (the bench measures requests, not seeding). */
+export async function seedDirectory(config: ServerConfig, sizes: { users: number; groups: number; bigGroupMembers: number }) {
+  const app = await openRolecall(config, { exclusive: false, migrations: allMigrations });
+  try {
+    const first = await ensureDefaultTenant(app);
+    if (!first) throw new Error('seedDirectory needs an empty store');
+    const tenant = (await app.tenants.getTenantByName('default'))!;
+    const userIds: string[] = [];
+    const context = { ...CONTEXT, tenantId: tenant.id };
+    for (let start = 0; start < sizes.users; start += 5000) {
+      await app.store.write(context, async (w) => {
+        for (let i = start; i < Math.min(sizes.users, start + 5000); i++) {
+          const id = randomUUID();
+          userIds.push(id);
+          await w.insert('User', tenant.id, {
+            id,
+            data: {
+              schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+              userName: `user${i}@example.com`,
+              name: { givenName: 'User', familyName: String(i) },
+              emails: [{ value: `user${i}@example.com`, type: 'work', primary: true }],
+              active: true,
+            },
+          });
+        }
+      });
+    }
+    const bigGroupId = randomUUID();
+    await app.store.write(context, async (w) => {
+      for (let g = 0; g < sizes.groups; g++) {
+        await w.insert('Group', tenant.id, { id: g === 0 ? bigGroupId : randomUUID(), data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `group${g}` } });
+      }
+    });
+    for (let start = 0; start < sizes.bigGroupMembers; start += 5000) {
+      const batch = userIds.slice(start, Math.min(sizes.bigGroupMembers, start + 5000));
+      await app.store.write(context, (w) => w.addMembers(tenant.id, bigGroupId, batch.map((value) => ({ value, type: 'User' as const }))));
+    }
+    return { token: first.secret, bigGroupId, nonMemberIds: userIds.slice(sizes.bigGroupMembers) };
+  } finally {
+    await app.close();
+  }
+}
