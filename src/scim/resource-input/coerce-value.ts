@@ -1,0 +1,104 @@
+import { badRequest } from '../../domain/errors.ts';
+import type { AttributeDef } from '../schema/attribute.ts';
+import { findAttribute } from '../schema/resolve-attribute.ts';
+
+export const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The definition of one element of a multi-valued attribute. */
+export const elementDef = (def: AttributeDef): AttributeDef => (def.multiValued ? { ...def, multiValued: false } : def);
+
+/**
+ * A single-valued complex attribute with a `value` sub-attribute is a reference to another
+ * resource (the enterprise `manager`, RFC 7643 §4.3). Entra sends it as a plain id string, as an
+ * object, or as an array of one object (interop item 8); all three mean the same reference.
+ */
+export const isReferenceAttribute = (def: AttributeDef): boolean =>
+  def.type === 'complex' && !def.multiValued && findAttribute(def.subAttributes, 'value') !== undefined;
+
+const invalid = (label: string, expected: string, value: unknown) =>
+  badRequest('invalidValue', `Attribute '${label}' must be ${expected}, got ${JSON.stringify(value)}`);
+
+/** xsd:dateTime as RFC 7643 §2.3.5 requires: date, time, optional fraction and zone. */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?$/;
+
+/** Entra's default dialect sends booleans as "True"/"False" strings (interop item 5). */
+export function coerceBoolean(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'string') return undefined;
+  const lower = value.toLowerCase();
+  return lower === 'true' ? true : lower === 'false' ? false : undefined;
+}
+
+function coerceSimple(def: AttributeDef, value: unknown, label: string): unknown {
+  switch (def.type) {
+    case 'boolean': {
+      const bool = coerceBoolean(value);
+      if (bool === undefined) throw invalid(label, 'a boolean', value);
+      return bool;
+    }
+    case 'integer':
+      if (!Number.isInteger(value)) throw invalid(label, 'an integer', value);
+      return value;
+    case 'decimal':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(label, 'a number', value);
+      return value;
+    case 'dateTime':
+      if (typeof value !== 'string' || !DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
+        throw invalid(label, 'an xsd:dateTime string', value);
+      }
+      return value;
+    default:
+      if (typeof value !== 'string') throw invalid(label, 'a string', value);
+      return value;
+  }
+}
+
+function referenceShape(def: AttributeDef, value: unknown, label: string): unknown {
+  if (typeof value === 'string') return value === '' ? undefined : { value };
+  if (!Array.isArray(value)) return value;
+  if (value.length > 1) throw invalid(label, 'a single value', value);
+  return value.length === 0 ? undefined : referenceShape(def, value[0], label);
+}
+
+function coerceComplex(def: AttributeDef, raw: unknown, label: string): Record<string, unknown> | undefined {
+  const value = isReferenceAttribute(def) ? referenceShape(def, raw, label) : raw;
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) throw invalid(label, 'an object', value);
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item === null) continue;
+    const sub = findAttribute(def.subAttributes, key);
+    if (!sub) throw badRequest('invalidValue', `Unknown sub-attribute '${label}.${key}'`);
+    // RFC 7644 §3.3/§3.5.1: readOnly values sent by a client are ignored; writeOnly ones are never stored.
+    if (sub.mutability === 'readOnly' || sub.mutability === 'writeOnly') continue;
+    const coerced = coerceValue(sub, item, `${label}.${sub.name}`);
+    if (coerced !== undefined) out[sub.name] = coerced;
+  }
+  if (isReferenceAttribute(def) && (out.value === undefined || out.value === '')) return undefined;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more than once." */
+export function assertSinglePrimary(elements: readonly unknown[], label: string): void {
+  const primaries = elements.filter((e) => isPlainObject(e) && e.primary === true).length;
+  if (primaries > 1) throw badRequest('invalidValue', `Attribute '${label}' has more than one value with primary true`);
+}
+
+/**
+ * Validates `value` against `def` and returns it as it is stored: sub-attribute names in the
+ * schema's spelling, string booleans as booleans, references as objects. Returns undefined for
+ * an unassigned value - null, an empty array, an empty object (RFC 7643 §2.5 treats all three as
+ * unassigned) - so callers drop the key. Throws 400 invalidValue naming `label`.
+ */
+export function coerceValue(def: AttributeDef, value: unknown, label: string = def.name): unknown {
+  if (value === null || value === undefined) return undefined;
+  if (def.multiValued) {
+    if (!Array.isArray(value)) throw invalid(label, 'an array', value);
+    const single = elementDef(def);
+    const elements = value.map((item, i) => coerceValue(single, item, `${label}[${i}]`)).filter((e) => e !== undefined);
+    assertSinglePrimary(elements, label);
+    return elements.length > 0 ? elements : undefined;
+  }
+  return def.type === 'complex' ? coerceComplex(def, value, label) : coerceSimple(def, value, label);
+}
