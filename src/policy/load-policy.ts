@@ -63,7 +63,7 @@ function schemaProblems(error: z.ZodError): Problem[] {
       case 'invalid_type':
         return [{ path: issue.path, message: issue.received === 'undefined' ? 'required' : `expected ${issue.expected}, got ${issue.received}` }];
       case 'invalid_literal':
-        return [{ path: issue.path, message: `expected ${JSON.stringify(issue.expected)}` }];
+        return [{ path: issue.path, message: issue.received === undefined ? 'required' : `expected ${JSON.stringify(issue.expected)}` }];
       default:
         return [{ path: issue.path, message: issue.message }];
     }
