@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JobQueue } from '../../src/provisioning/job-queue.ts';
+import type { Principal } from '../../src/provisioning/job.ts';
+import { eachStore, postgresStore } from './store-databases.ts';
+
+/** A clock the test moves by hand. */
+function manualClock(start = '2026-01-01T00:00:00.000Z') {
+  let now = new Date(start).getTime();
+  return { now: () => new Date(now), advance: (ms: number) => void (now += ms) };
+}
+
+const alice: Principal = { tenantId: 't1', userId: 'alice', target: 'db1' };
+const bob: Principal = { tenantId: 't1', userId: 'bob', target: 'db1' };
+const done = { startedAt: new Date(), outcome: 'done' as const, results: [] };
+const failed = { startedAt: new Date(), outcome: 'retry' as const, error: 'connection refused', results: [] };
+
+test('enqueue coalesces queued jobs; a running principal is never claimed twice', (t) =>
+  eachStore(t, async ({ database }) => {
+    const queue = new JobQueue(database);
+    await queue.enqueue([alice, alice, bob]);
+    await queue.enqueue([alice]);
+    assert.equal((await queue.listJobs({ state: 'queued' })).length, 2);
+
+    const claimed = await queue.claim('w1', { target: 'db1', limit: 10 });
+    assert.deepEqual(claimed.map((j) => j.userId).sort(), ['alice', 'bob']);
+    assert.ok(claimed.every((j) => j.state === 'running' && j.attempts === 1 && j.lockedBy === 'w1'));
+
+    // A change while alice's job runs queues a new job: the running one may have read stale data.
+    await queue.enqueue([alice]);
+    await queue.enqueue([alice]);
+    assert.equal((await queue.listJobs({ state: 'queued' })).length, 1);
+    assert.deepEqual(await queue.claim('w2', { target: 'db1', limit: 10 }), [], 'alice is running: not claimable');
+
+    const aliceJob = claimed.find((j) => j.userId === 'alice')!;
+    assert.equal(await queue.finish(aliceJob, 'w1', done), 'done');
+    const next = await queue.claim('w2', { target: 'db1', limit: 10 });
+    assert.deepEqual(next.map((j) => j.userId), ['alice']);
+    assert.equal(await queue.finish(aliceJob, 'w1', done), 'lost', 'finishing twice changes nothing');
+
+    const attempts = await queue.attempts(aliceJob.id);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.worker]), [[1, 'done', 'w1']]);
+  }));
+
+test('failures back off exponentially, dead-letter after maxAttempts, and retry/retryAll requeue', (t) =>
+  eachStore(t, async ({ database }) => {
+    const clock = manualClock();
+    const queue = new JobQueue(database, { maxAttempts: 3, backoff: { baseMs: 1000, maxMs: 1500, random: () => 1 }, clock: clock.now });
+    await queue.enqueue([alice]);
+
+    const delays: number[] = [];
+    for (let run = 1; run <= 3; run++) {
+      const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
+      assert.ok(job, `run ${run} claimable`);
+      assert.equal(job.attempts, run);
+      const state = await queue.finish(job, 'w1', { ...failed, startedAt: clock.now() });
+      if (run < 3) {
+        assert.equal(state, 'queued');
+        const queued = (await queue.getJob(job.id))!;
+        const delay = new Date(queued.runAfter).getTime() - clock.now().getTime();
+        delays.push(delay);
+        assert.deepEqual(await queue.claim('w1', { target: 'db1', limit: 1 }), [], 'not due before its backoff');
+        clock.advance(delay);
+      } else {
+        assert.equal(state, 'dead');
+      }
+    }
+    assert.deepEqual(delays, [1000, 1500], 'base * 2^(n-1), capped at maxMs (random=1 gives the full delay)');
+
+    const [dead] = await queue.listJobs({ state: 'dead' });
+    assert.ok(dead);
+    assert.match(dead.lastError!, /connection refused \(gave up after 3 attempts\)/);
+    assert.deepEqual((await queue.attempts(dead.id)).map((a) => a.outcome), ['retry', 'retry', 'dead']);
+    assert.equal((await queue.listJobs({ failedOnly: true })).length, 1);
+
+    assert.equal(await queue.retry(dead.id), true);
+    const requeued = (await queue.getJob(dead.id))!;
+    assert.equal(requeued.state, 'queued');
+    assert.equal(requeued.attempts, 0);
+    assert.equal(await queue.retry(dead.id), false, 'only dead jobs are retried');
+
+    // Two dead jobs of one principal plus one of another: retryAll leaves one queued job per principal.
+    const kill = async () => {
+      const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
+      assert.ok(job);
+      await queue.finish(job, 'w1', { ...failed, outcome: 'dead', error: 'permission denied' });
+    };
+    await kill();
+    await queue.enqueue([alice]);
+    await kill();
+    await queue.enqueue([bob]);
+    await kill();
+    assert.equal((await queue.listJobs({ state: 'dead' })).length, 3);
+    assert.equal(await queue.retryAll(), 3);
+    const queued = await queue.listJobs({ state: 'queued' });
+    assert.deepEqual(queued.map((j) => j.userId).sort(), ['alice', 'bob']);
+    assert.equal((await queue.listJobs({ state: 'dead' })).length, 0);
+    assert.equal((await queue.counts()).done, 1, 'the older alice job is closed as superseded');
+  }));
+
+test('a retry while a new job is queued folds into that job, keeping backoff and attempt count', (t) =>
+  eachStore(t, async ({ database }) => {
+    const clock = manualClock();
+    const queue = new JobQueue(database, { backoff: { baseMs: 1000, random: () => 1 }, clock: clock.now });
+    await queue.enqueue([alice]);
+    const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
+    assert.ok(job);
+    await queue.enqueue([alice]);
+    assert.equal(await queue.finish(job, 'w1', failed), 'done');
+    const [sibling] = await queue.listJobs({ state: 'queued' });
+    assert.ok(sibling);
+    assert.equal(sibling.attempts, 1);
+    assert.equal(sibling.runAfter, new Date(clock.now().getTime() + 1000).toISOString());
+    assert.match((await queue.getJob(job.id))!.lastError!, /superseded by queued job/);
+  }));
+
+test('a lapsed lease (crashed worker) makes the job claimable again', (t) =>
+  eachStore(t, async ({ database }) => {
+    const clock = manualClock();
+    const queue = new JobQueue(database, { leaseMs: 1000, backoff: { baseMs: 200, random: () => 1 }, clock: clock.now });
+    await queue.enqueue([alice]);
+    const [job] = await queue.claim('crashed', { target: 'db1', limit: 1 });
+    assert.ok(job);
+
+    clock.advance(500);
+    assert.deepEqual(await queue.renew('crashed', [job.id]), []);
+    clock.advance(800);
+    assert.equal(await queue.recover(), 0, 'renewed lease still valid');
+    clock.advance(1000);
+    assert.deepEqual(await queue.claim('w2', { target: 'db1', limit: 1 }), [], 'running, even with a lapsed lease, until recovered');
+    assert.equal(await queue.recover(), 1);
+    clock.advance(200);
+    const [again] = await queue.claim('w2', { target: 'db1', limit: 1 });
+    assert.equal(again?.id, job.id);
+    assert.equal(again?.attempts, 2);
+    assert.equal(await queue.finish(job, 'crashed', done), 'lost', 'the old worker no longer owns it');
+    assert.equal(await queue.finish(again!, 'w2', done), 'done');
+    assert.deepEqual((await queue.attempts(job.id)).map((a) => [a.attempt, a.outcome, a.worker]), [
+      [1, 'expired', 'crashed'],
+      [2, 'done', 'w2'],
+    ]);
+  }));
+
+test('PostgreSQL: two processes claiming in parallel never claim a job twice and lose none', async (t) => {
+  const store = await postgresStore(t);
+  if (!store) return;
+  try {
+    const users = Array.from({ length: 300 }, (_, i) => `user${String(i).padStart(3, '0')}`);
+    await new JobQueue(store.database).enqueue(users.map((userId) => ({ tenantId: 't1', userId, target: 'db1' })));
+    const processes = [store.database, store.second()].map((database, n) => ({ queue: new JobQueue(database), worker: `process${n}` }));
+    const seen = new Map<number, string>();
+    const runClaimer = async ({ queue, worker }: { queue: JobQueue; worker: string }, lane: number) => {
+      for (let idle = 0; idle < 3; ) {
+        const jobs = await queue.claim(`${worker}/${lane}`, { target: 'db1', limit: 7 });
+        if (jobs.length === 0) {
+          idle++;
+          continue;
+        }
+        idle = 0;
+        for (const job of jobs) {
+          assert.equal(seen.get(job.id), undefined, `job ${job.id} claimed by ${seen.get(job.id)} and ${worker}`);
+          seen.set(job.id, worker);
+          await queue.finish(job, `${worker}/${lane}`, done);
+        }
+      }
+    };
+    await Promise.all(processes.flatMap((p) => [0, 1, 2, 3].map((lane) => runClaimer(p, lane))));
+    assert.equal(seen.size, users.length, 'every job claimed exactly once');
+    const counts = await processes[0]!.queue.counts();
+    assert.deepEqual(counts, { queued: 0, running: 0, done: users.length, dead: 0 });
+    const byProcess = new Set(seen.values());
+    assert.equal(byProcess.size, 2, 'both processes took part');
+  } finally {
+    await store.cleanup();
+  }
+});

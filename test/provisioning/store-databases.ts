@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import type { Database, MigrationSet, SqlDialect } from '../../src/directory/database.ts';
+import { jobMigrations } from '../../src/provisioning/job-migrations.ts';
+import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
+
+/**
+ * Real store databases for the provisioning tests: SQLite in a temporary folder, PostgreSQL in a
+ * scratch database. Both carry the job tables and a minimal directory (`group_members`), which
+ * is all the outbox sink reads.
+ */
+export interface TestStore {
+  database: Database;
+  /** Another Kysely instance on the same database: a second Rolecall process. */
+  second(): Database;
+  cleanup(): Promise<void>;
+}
+
+const minimalDirectory: MigrationSet = () => ({
+  '0000-test-group-members': {
+    async up(db) {
+      await db.schema
+        .createTable('group_members')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addColumn('member_id', 'text', (c) => c.notNull())
+        .addColumn('member_type', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_members_pk', ['tenant_id', 'group_id', 'member_id'])
+        .execute();
+    },
+  },
+});
+
+export async function migrate(database: Database, sets: MigrationSet[]): Promise<void> {
+  const migrations: Record<string, Migration> = Object.assign({}, ...sets.map((set) => set(database.dialect)));
+  const provider: MigrationProvider = { getMigrations: async () => migrations };
+  const { error } = await new Migrator({ db: database.db, provider }).migrateToLatest();
+  if (error) throw error;
+}
+
+function wrap(db: Kysely<any>, dialect: SqlDialect): Database {
+  return { db, dialect, close: () => db.destroy() };
+}
+
+export async function sqliteStore(): Promise<TestStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'rolecall-provisioning-'));
+  const file = join(dir, 'store.db');
+  const open = () => {
+    const sqlite = new SqliteDatabase(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    return wrap(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
+  };
+  const database = open();
+  await migrate(database, [minimalDirectory, jobMigrations]);
+  const extra: Database[] = [];
+  return {
+    database,
+    second: () => {
+      const d = open();
+      extra.push(d);
+      return d;
+    },
+    cleanup: async () => {
+      for (const d of [database, ...extra]) await d.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** undefined when PostgreSQL is unreachable (the test is then skipped loudly, or fails under CI). */
+export async function postgresStore(t: TestContext): Promise<TestStore | undefined> {
+  if (!(await needPostgres(t))) return undefined;
+  const scratch = await scratchPostgresDatabase('rolecall_jobs');
+  const open = () => wrap(new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: scratch.url, max: 8 }) }) }), 'postgres');
+  const database = open();
+  await migrate(database, [minimalDirectory, jobMigrations]);
+  const extra: Database[] = [];
+  return {
+    database,
+    second: () => {
+      const d = open();
+      extra.push(d);
+      return d;
+    },
+    cleanup: async () => {
+      for (const d of [database, ...extra]) await d.close();
+      await scratch.drop();
+    },
+  };
+}
+
+/** Runs `body` once per store dialect, as subtests named after the dialect. */
+export async function eachStore(t: TestContext, body: (store: TestStore, t: TestContext) => Promise<void>): Promise<void> {
+  await t.test('sqlite', async (t) => {
+    const store = await sqliteStore();
+    try {
+      await body(store, t);
+    } finally {
+      await store.cleanup();
+    }
+  });
+  await t.test('postgres', async (t) => {
+    const store = await postgresStore(t);
+    if (!store) return;
+    try {
+      await body(store, t);
+    } finally {
+      await store.cleanup();
+    }
+  });
+}
