@@ -1,7 +1,6 @@
 import { JwtVerifier } from '../auth/jwt-verifier.ts';
 import { TokenService } from '../auth/token-service.ts';
 import type { ChangeSink, Database } from '../directory/database.ts';
-import { directoryMigrations } from '../directory/directory-migrations.ts';
 import { KyselyResourceStore } from '../directory/kysely-resource-store.ts';
 import { KyselyTenantRepository } from '../directory/kysely-tenant-repository.ts';
 import { openDatabase } from '../directory/open-database.ts';
@@ -10,6 +9,7 @@ import { ResourceEndpoint } from '../scim/resource-endpoint.ts';
 import { ScimDispatcher } from '../scim/scim-dispatcher.ts';
 import { GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE } from '../scim/schema/resource-types.ts';
 import type { ServerConfig } from './config.ts';
+import { allMigrations } from './migrations.ts';
 
 /** The wired core: store, tenancy, SCIM. Provisioning and audit attach to it in start-server.ts. */
 export interface Rolecall {
@@ -27,14 +27,13 @@ export interface OpenOptions {
   sinks?: ChangeSink[];
   /** A server owns the embedded store exclusively; CLI tools share it (SQLite WAL is multi-process safe). */
   exclusive: boolean;
-  migrations?: Parameters<typeof openDatabase>[0]['migrations'];
 }
 
 export async function openRolecall(config: ServerConfig, options: OpenOptions): Promise<Rolecall> {
   const database = await openDatabase({
     store: config.store,
     dataDir: config.dataDir,
-    migrations: [directoryMigrations, ...(options.migrations ?? [])],
+    migrations: allMigrations,
     exclusive: options.exclusive,
   });
   const tenants = new KyselyTenantRepository(database);
