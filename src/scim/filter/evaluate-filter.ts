@@ -5,7 +5,8 @@ import type { ResolvedAttribute } from '../schema/resolve-attribute.ts';
 import type { AttrPath, CompareOp, Filter, FilterValue } from './ast.ts';
 import { compareValue } from './compare-values.ts';
 import {
-  checkOperator,
+  checkFilter,
+  checkValueFilter,
   comparedAttribute,
   resolveElementPath,
   resolveFilterPath,
@@ -29,7 +30,6 @@ interface Scope {
 function compare(scope: Scope, path: AttrPath, op: CompareOp, value: FilterValue): boolean {
   const resolved = scope.resolve(path);
   const leaf = comparedAttribute(resolved);
-  checkOperator(leaf, op, value);
   const values = scope.values(resolved).filter(isPresent);
   if (value === null) return op === 'eq' ? values.length === 0 : values.length > 0;
   if (op === 'ne') return !values.some((v) => compareValue(leaf, 'eq', v, value));
@@ -57,9 +57,11 @@ const list = (value: unknown): unknown[] => (value === undefined ? [] : Array.is
 
 /**
  * Evaluates a filter against a rendered SCIM resource (id, externalId, meta, extension objects
- * under their URN). Throws 400 invalidFilter for unknown attributes and misapplied operators.
+ * under their URN). Throws 400 invalidFilter for unknown attributes and misapplied operators,
+ * checked up front so the answer never depends on which branch of an `or` the data reaches.
  */
 export function matchesFilter(filter: Filter, resource: Record<string, unknown>, type: ResourceTypeDef): boolean {
+  checkFilter(filter, type);
   const scope: Scope = {
     resolve: (path) => resolveFilterPath(type, path),
     raw: (resolved) => {
@@ -81,6 +83,7 @@ export function matchesFilter(filter: Filter, resource: Record<string, unknown>,
  * simple values, whose element is the value itself.
  */
 export function matchesElement(filter: Filter, element: unknown, parent: ResolvedAttribute, type: ResourceTypeDef): boolean {
+  checkValueFilter(filter, parent);
   const read = (resolved: ResolvedAttribute) => (resolved.sub ? valuesOf(element, resolved) : [element]);
   const scope: Scope = {
     resolve: (path) => resolveElementPath(parent, path),

@@ -82,7 +82,8 @@ export function checkOperator(leaf: AttributeDef, op: CompareOp, value: FilterVa
   coerceFilterValue(leaf, op, value);
 }
 
-function checkValueFilter(filter: Filter, parent: ResolvedAttribute): void {
+/** checkFilter for the inner filter of a value path, whose paths are relative to `parent`. */
+export function checkValueFilter(filter: Filter, parent: ResolvedAttribute): void {
   switch (filter.kind) {
     case 'compare':
       checkOperator(comparedAttribute(resolveElementPath(parent, filter.path)), filter.op, filter.value);
