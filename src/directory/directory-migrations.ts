@@ -1,0 +1,106 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { MigrationSet, SqlDialect } from './database.ts';
+
+/**
+ * Column types per dialect. Text is COLLATE "C" on PostgreSQL so that equality, ordering and
+ * LIKE prefixes behave as SQLite's BINARY does and btree indexes serve `sw` and ORDER BY.
+ * Timestamps are ISO-8601 UTC text with millisecond precision (Date#toISOString), so they compare
+ * correctly as strings on both stores.
+ */
+function types(dialect: SqlDialect) {
+  const pg = dialect === 'postgres';
+  return {
+    text: pg ? sql`text COLLATE "C"` : sql`text`,
+    json: pg ? sql`jsonb` : sql`text`,
+    bool: pg ? sql`boolean` : sql`integer`,
+  };
+}
+
+const tenancy = (dialect: SqlDialect): Migration => ({
+  async up(db: Kysely<any>) {
+    const t = types(dialect);
+    await db.schema
+      .createTable('tenants')
+      .addColumn('id', t.text, (c) => c.primaryKey())
+      .addColumn('name', t.text, (c) => c.notNull().unique())
+      .addColumn('created_at', t.text, (c) => c.notNull())
+      .addColumn('jwt_issuer', t.text)
+      .addColumn('jwt_audience', t.text)
+      .addColumn('jwks', t.text)
+      .execute();
+    await db.schema
+      .createTable('api_tokens')
+      .addColumn('id', t.text, (c) => c.primaryKey())
+      .addColumn('tenant_id', t.text, (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+      .addColumn('name', t.text, (c) => c.notNull())
+      .addColumn('hash', t.text, (c) => c.notNull().unique())
+      .addColumn('created_at', t.text, (c) => c.notNull())
+      .addColumn('expires_at', t.text)
+      .addColumn('revoked_at', t.text)
+      .addColumn('last_used_at', t.text)
+      .execute();
+    await db.schema.createIndex('api_tokens_tenant').on('api_tokens').column('tenant_id').execute();
+  },
+});
+
+/**
+ * Users and groups keep the client's JSON in `data` plus the columns filters and uniqueness need,
+ * derived from `data` on every write. `*_lc` hold the JavaScript lower-casing, so case-insensitive
+ * equality is an index lookup. No foreign key ties users to tenants: tenants may be declared in
+ * the policy file instead of this table.
+ */
+const directory = (dialect: SqlDialect): Migration => ({
+  async up(db: Kysely<any>) {
+    const t = types(dialect);
+    await db.schema
+      .createTable('users')
+      .addColumn('tenant_id', t.text, (c) => c.notNull())
+      .addColumn('id', t.text, (c) => c.notNull())
+      .addColumn('user_name', t.text, (c) => c.notNull())
+      .addColumn('user_name_lc', t.text, (c) => c.notNull())
+      .addColumn('external_id', t.text)
+      .addColumn('display_name', t.text)
+      .addColumn('active', t.bool, (c) => c.notNull())
+      .addColumn('data', t.json, (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created', t.text, (c) => c.notNull())
+      .addColumn('last_modified', t.text, (c) => c.notNull())
+      .addPrimaryKeyConstraint('users_pk', ['tenant_id', 'id'])
+      .addUniqueConstraint('users_tenant_user_name_lc', ['tenant_id', 'user_name_lc'])
+      .execute();
+    await db.schema.createIndex('users_tenant_external_id').on('users').columns(['tenant_id', 'external_id']).execute();
+
+    await db.schema
+      .createTable('groups')
+      .addColumn('tenant_id', t.text, (c) => c.notNull())
+      .addColumn('id', t.text, (c) => c.notNull())
+      .addColumn('display_name', t.text, (c) => c.notNull())
+      .addColumn('display_name_lc', t.text, (c) => c.notNull())
+      .addColumn('external_id', t.text)
+      .addColumn('data', t.json, (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created', t.text, (c) => c.notNull())
+      .addColumn('last_modified', t.text, (c) => c.notNull())
+      .addPrimaryKeyConstraint('groups_pk', ['tenant_id', 'id'])
+      .addUniqueConstraint('groups_tenant_display_name_lc', ['tenant_id', 'display_name_lc'])
+      .execute();
+    await db.schema.createIndex('groups_tenant_external_id').on('groups').columns(['tenant_id', 'external_id']).execute();
+
+    // Group and member ids are server-generated UUIDs, unique across tenants; tenant_id is kept
+    // on every row so that each query still states its tenant.
+    await db.schema
+      .createTable('group_members')
+      .addColumn('tenant_id', t.text, (c) => c.notNull())
+      .addColumn('group_id', t.text, (c) => c.notNull())
+      .addColumn('member_id', t.text, (c) => c.notNull())
+      .addColumn('member_type', t.text, (c) => c.notNull())
+      .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'member_id'])
+      .execute();
+    await db.schema.createIndex('group_members_member').on('group_members').column('member_id').execute();
+  },
+});
+
+export const directoryMigrations: MigrationSet = (dialect) => ({
+  '0001-tenancy': tenancy(dialect),
+  '0002-directory': directory(dialect),
+});

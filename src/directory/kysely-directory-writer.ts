@@ -1,0 +1,178 @@
+import { sql, type Kysely } from 'kysely';
+import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
+import type { DirectoryWriter, NewResource, ResourceKind, StoredResource } from '../scim/resource-store.ts';
+import type { ChangeSink } from './database.ts';
+import type { DialectSql } from './dialect-sql.ts';
+import { chunks, KyselyDirectoryReader, RESOURCE_TABLE, type ResourceRow } from './kysely-directory-reader.ts';
+
+const RETURNED = ['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'] as const;
+
+const now = () => new Date().toISOString();
+const text = (value: unknown): string | null => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null);
+
+/**
+ * The writes of one ResourceStore.write call, all on its transaction. Uniqueness is enforced by
+ * the database's unique indexes (two concurrent inserts cannot both pass a pre-check); on
+ * PostgreSQL the violation aborts the transaction, so a 409 must end the write, as it does when
+ * it propagates out of `fn`.
+ */
+export class KyselyDirectoryWriter extends KyselyDirectoryReader implements DirectoryWriter {
+  constructor(
+    tx: Kysely<any>,
+    d: DialectSql,
+    private readonly context: RequestContext,
+    private readonly sinks: readonly ChangeSink[],
+  ) {
+    super(tx, d);
+  }
+
+  /** The columns derived from `data` on every write; required names are checked here too. */
+  private columns(kind: ResourceKind, data: Record<string, unknown>): Record<string, unknown> {
+    if (kind === 'User') {
+      const userName = text(data.userName);
+      if (!userName) throw badRequest('invalidValue', 'userName is required');
+      // Entra has sent active as the string "False"; anything but an explicit false is active.
+      const active = !(data.active === false || (typeof data.active === 'string' && data.active.toLowerCase() === 'false'));
+      return {
+        user_name: userName,
+        user_name_lc: userName.toLowerCase(),
+        external_id: text(data.externalId),
+        display_name: text(data.displayName),
+        active: this.d.bool(active),
+      };
+    }
+    const displayName = text(data.displayName);
+    if (!displayName) throw badRequest('invalidValue', 'displayName is required');
+    return { display_name: displayName, display_name_lc: displayName.toLowerCase(), external_id: text(data.externalId) };
+  }
+
+  /** Maps a unique-index violation to 409 uniqueness; anything else is rethrown. */
+  private conflict(kind: ResourceKind, data: Record<string, unknown>, error: unknown): never {
+    const constraint = this.d.uniqueViolation(error);
+    if (constraint === undefined) throw error;
+    if (constraint.includes('user_name_lc')) throw uniqueness(`userName "${String(data.userName)}" is already taken`);
+    if (constraint.includes('display_name_lc')) throw uniqueness(`a group named "${String(data.displayName)}" already exists`);
+    throw uniqueness(`a ${kind} with this id already exists`);
+  }
+
+  async insert(kind: ResourceKind, tenantId: string, resource: NewResource): Promise<StoredResource> {
+    const at = now();
+    const row = {
+      tenant_id: tenantId,
+      id: resource.id,
+      ...this.columns(kind, resource.data),
+      data: JSON.stringify(resource.data),
+      version: 1,
+      created: at,
+      last_modified: at,
+    };
+    await this.db
+      .insertInto(RESOURCE_TABLE[kind])
+      .values(row)
+      .execute()
+      .catch((error: unknown) => this.conflict(kind, resource.data, error));
+    return { kind, tenantId, id: resource.id, data: structuredClone(resource.data), version: 1, created: at, lastModified: at };
+  }
+
+  async update(kind: ResourceKind, tenantId: string, id: string, data: Record<string, unknown>, expectedVersion?: number): Promise<StoredResource> {
+    let query = this.db
+      .updateTable(RESOURCE_TABLE[kind])
+      .set({ ...this.columns(kind, data), data: JSON.stringify(data), version: sql`version + 1`, last_modified: now() })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id);
+    if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
+    const row = await query
+      .returning(RETURNED)
+      .executeTakeFirst()
+      .catch((error: unknown) => this.conflict(kind, data, error));
+    if (row) return this.toResource(kind, row as ResourceRow);
+    const current = await this.get(kind, tenantId, id);
+    if (!current) throw notFound(`${kind} ${id} not found`);
+    throw new ScimError(412, `${kind} ${id} is at version ${current.version}, not ${String(expectedVersion)}`);
+  }
+
+  async remove(kind: ResourceKind, tenantId: string, id: string): Promise<boolean> {
+    const deleted = await this.db.deleteFrom(RESOURCE_TABLE[kind]).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) === 0) return false;
+    // The groups that lose this member change too: their ETags must move.
+    await this.db
+      .updateTable('groups')
+      .set({ version: sql`version + 1`, last_modified: now() })
+      .where('tenant_id', '=', tenantId)
+      .where(
+        'id',
+        'in',
+        this.db.selectFrom('group_members').select('group_id').where('tenant_id', '=', tenantId).where('member_id', '=', id).where('member_type', '=', kind),
+      )
+      .execute();
+    await this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('member_id', '=', id).where('member_type', '=', kind).execute();
+    if (kind === 'Group') await this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('group_id', '=', id).execute();
+    return true;
+  }
+
+  /**
+   * Serialises concurrent membership changes of one group: on PostgreSQL the group row is locked
+   * until commit; SQLite runs one write transaction at a time anyway. Also rejects an unknown group.
+   */
+  private async lockGroup(tenantId: string, groupId: string): Promise<void> {
+    let query = this.db.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', '=', groupId);
+    if (this.d.rowLock) query = query.forUpdate();
+    if (!(await query.executeTakeFirst())) throw notFound(`Group ${groupId} not found`);
+  }
+
+  async addMembers(tenantId: string, groupId: string, members: { value: string; type: 'User' | 'Group' }[]): Promise<string[]> {
+    await this.lockGroup(tenantId, groupId);
+    const unique = [...new Map(members.map((m) => [m.value, m])).values()];
+    const added: string[] = [];
+    for (const part of chunks(unique)) {
+      const rows = await this.db
+        .insertInto('group_members')
+        .values(part.map((m) => ({ tenant_id: tenantId, group_id: groupId, member_id: m.value, member_type: m.type })))
+        .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
+        .returning('member_id')
+        .execute();
+      added.push(...rows.map((row) => row.member_id as string));
+    }
+    return added;
+  }
+
+  async removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]> {
+    await this.lockGroup(tenantId, groupId);
+    const removed: string[] = [];
+    for (const part of chunks([...new Set(ids)])) {
+      const rows = await this.db
+        .deleteFrom('group_members')
+        .where('tenant_id', '=', tenantId)
+        .where('group_id', '=', groupId)
+        .where('member_id', 'in', part)
+        .returning('member_id')
+        .execute();
+      removed.push(...rows.map((row) => row.member_id as string));
+    }
+    return removed;
+  }
+
+  async clearMembers(tenantId: string, groupId: string): Promise<string[]> {
+    await this.lockGroup(tenantId, groupId);
+    const rows = await this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('group_id', '=', groupId).returning('member_id').execute();
+    return rows.map((row) => row.member_id as string);
+  }
+
+  async touch(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource> {
+    // One atomic UPDATE: concurrent touches each add one, none is lost.
+    const row = await this.db
+      .updateTable(RESOURCE_TABLE[kind])
+      .set({ version: sql`version + 1`, last_modified: now() })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .returning(RETURNED)
+      .executeTakeFirst();
+    if (!row) throw notFound(`${kind} ${id} not found`);
+    return this.toResource(kind, row as ResourceRow);
+  }
+
+  async emit(change: DirectoryChange): Promise<void> {
+    for (const sink of this.sinks) await sink.record(this.db, this.d.name, this.context, change);
+  }
+}

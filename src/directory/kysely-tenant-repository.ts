@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { notFound } from '../domain/errors.ts';
+import type { ApiToken, Tenant, TenantRepository } from '../domain/tenancy.ts';
+import type { Database } from './database.ts';
+
+interface TenantRow {
+  id: string;
+  name: string;
+  created_at: string;
+  jwt_issuer: string | null;
+  jwt_audience: string | null;
+  jwks: string | null;
+}
+
+interface TokenRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+const TOKEN_COLUMNS = ['id', 'tenant_id', 'name', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'] as const;
+
+const toTenant = (row: TenantRow): Tenant => ({
+  id: row.id,
+  name: row.name,
+  createdAt: row.created_at,
+  jwtIssuer: row.jwt_issuer,
+  jwtAudience: row.jwt_audience,
+  jwks: row.jwks,
+});
+
+const toToken = (row: TokenRow): ApiToken => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  name: row.name,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  revokedAt: row.revoked_at,
+  lastUsedAt: row.last_used_at,
+});
+
+/** Tenants and API tokens in the store's tenants / api_tokens tables. Hashes are never returned. */
+export class KyselyTenantRepository implements TenantRepository {
+  readonly #db: Kysely<any>;
+
+  constructor(database: Database) {
+    this.#db = database.db;
+  }
+
+  async createTenant(input: { name: string; jwtIssuer?: string | null; jwtAudience?: string | null; jwks?: string | null }): Promise<Tenant> {
+    const row: TenantRow = {
+      id: randomUUID(),
+      name: input.name,
+      created_at: new Date().toISOString(),
+      jwt_issuer: input.jwtIssuer ?? null,
+      jwt_audience: input.jwtAudience ?? null,
+      jwks: input.jwks ?? null,
+    };
+    await this.#db.insertInto('tenants').values(row).execute();
+    return toTenant(row);
+  }
+
+  async updateTenant(id: string, patch: { jwtIssuer?: string | null; jwtAudience?: string | null; jwks?: string | null }): Promise<Tenant> {
+    // Only the keys present in `patch` change; an explicit null clears a setting.
+    const set: Partial<TenantRow> = {
+      ...(patch.jwtIssuer !== undefined && { jwt_issuer: patch.jwtIssuer }),
+      ...(patch.jwtAudience !== undefined && { jwt_audience: patch.jwtAudience }),
+      ...(patch.jwks !== undefined && { jwks: patch.jwks }),
+    };
+    if (Object.keys(set).length > 0) await this.#db.updateTable('tenants').set(set).where('id', '=', id).execute();
+    const tenant = await this.getTenant(id);
+    if (!tenant) throw notFound(`tenant ${id} not found`);
+    return tenant;
+  }
+
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    const row = await this.#db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toTenant(row as TenantRow);
+  }
+
+  async getTenantByName(name: string): Promise<Tenant | undefined> {
+    const row = await this.#db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toTenant(row as TenantRow);
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const rows = await this.#db.selectFrom('tenants').selectAll().orderBy('name').execute();
+    return rows.map((row) => toTenant(row as TenantRow));
+  }
+
+  async countTenants(): Promise<number> {
+    const row = await this.#db.selectFrom('tenants').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async createToken(input: { tenantId: string; name: string; hash: string; expiresAt: string | null }): Promise<ApiToken> {
+    const row: TokenRow = {
+      id: randomUUID(),
+      tenant_id: input.tenantId,
+      name: input.name,
+      created_at: new Date().toISOString(),
+      expires_at: input.expiresAt,
+      revoked_at: null,
+      last_used_at: null,
+    };
+    await this.#db.insertInto('api_tokens').values({ ...row, hash: input.hash }).execute();
+    return toToken(row);
+  }
+
+  async findTokenByHash(hash: string): Promise<ApiToken | undefined> {
+    const row = await this.#db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('hash', '=', hash).executeTakeFirst();
+    return row && toToken(row as TokenRow);
+  }
+
+  async listTokens(tenantId?: string): Promise<ApiToken[]> {
+    let query = this.#db.selectFrom('api_tokens').select(TOKEN_COLUMNS);
+    if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
+    const rows = await query.orderBy('created_at').orderBy('id').execute();
+    return rows.map((row) => toToken(row as TokenRow));
+  }
+
+  async revokeToken(id: string): Promise<ApiToken | undefined> {
+    // Revoking twice keeps the first revocation time.
+    await this.#db.updateTable('api_tokens').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    const row = await this.#db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('id', '=', id).executeTakeFirst();
+    return row && toToken(row as TokenRow);
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.#db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+  }
+}

@@ -1,0 +1,172 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql, type RawBuilder, type SqlBool, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import type { DialectSql, JsonTarget } from '../dialect-sql.ts';
+
+export const SQLITE_FILE = 'rolecall.sqlite';
+/** Informational only: names the owning pid in errors. The lock itself is SQLite's (see openSqlite). */
+export const SQLITE_PID_FILE = 'rolecall.lock';
+
+/** Statements kept prepared per connection; filters produce varied SQL, so the cache is bounded. */
+const STATEMENT_CACHE_SIZE = 256;
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * better-sqlite3 behind Kysely's SqliteDatabase slice, reusing prepared statements. Kysely calls
+ * prepare() for every query and runs queries one at a time on its single connection, so a cached
+ * statement is never in use twice at once.
+ */
+function cachingDatabase(db: BetterSqlite3.Database, onClose: () => void): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  return {
+    prepare(text: string): SqliteStatement {
+      let statement = cache.get(text);
+      if (statement) {
+        // Re-insert to keep the Map in least-recently-used order.
+        cache.delete(text);
+      } else {
+        statement = db.prepare(text) as unknown as SqliteStatement;
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+    close() {
+      cache.clear();
+      db.close();
+      onClose();
+    },
+  };
+}
+
+function ownerHint(dataDir: string): string {
+  try {
+    const pid = readFileSync(join(dataDir, SQLITE_PID_FILE), 'utf8').trim();
+    return pid ? ` (pid ${pid} according to ${SQLITE_PID_FILE})` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Opens `<dataDir>/rolecall.sqlite` owned exclusively by this process.
+ *
+ * Ownership: `locking_mode=EXCLUSIVE` plus one `BEGIN EXCLUSIVE` makes SQLite take its OS-level
+ * (fcntl) write lock and keep it until the connection closes. The kernel drops that lock when the
+ * process dies, even by SIGKILL, so there is never a stale lock to clean up and pid reuse cannot
+ * fool it; a second opener, in this or any other process, gets SQLITE_BUSY at once
+ * (busy_timeout is 0 while probing) and is refused with a clear error. rolecall.lock only records
+ * the owner's pid for that message.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is written to the WAL file before the call
+ * returns, so once acknowledged it survives a killed process (the data is in the kernel's page
+ * cache); only an OS crash or power loss before the next checkpoint's fsync may lose the last
+ * commits, and never corrupts the database. FULL would fsync every commit for that last case.
+ */
+export async function openSqlite(dataDir: string): Promise<Kysely<any>> {
+  mkdirSync(dataDir, { recursive: true });
+  const raw = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+  try {
+    raw.pragma('busy_timeout = 0');
+    raw.pragma('locking_mode = EXCLUSIVE');
+    raw.pragma('journal_mode = WAL');
+    raw.exec('BEGIN EXCLUSIVE; COMMIT');
+  } catch (error) {
+    raw.close();
+    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+      throw new Error(`data folder ${dataDir} is in use by another Rolecall process${ownerHint(dataDir)}; stop it or choose another --data-dir`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  raw.pragma('synchronous = NORMAL');
+  raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  raw.pragma('foreign_keys = ON');
+  // LIKE must be case-sensitive: case-insensitive attributes are lower-cased on both sides instead,
+  // and a BINARY column can then still use its index for `sw`.
+  raw.pragma('case_sensitive_like = ON');
+  raw.function('rc_lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
+
+  const pidFile = join(dataDir, SQLITE_PID_FILE);
+  writeFileSync(pidFile, `${process.pid}\n`);
+  const database = cachingDatabase(raw, () => rmSync(pidFile, { force: true }));
+  return new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+}
+
+/** SQLite addresses JSON as (document, JSON path text); the path may start at a json_each row. */
+interface SqliteJson {
+  doc: RawBuilder<unknown>;
+  /** SQL yielding a path prefix such as `e1.fullkey`, or undefined for the document root `$`. */
+  prefix: RawBuilder<unknown> | undefined;
+  suffix: string;
+}
+
+const asJson = (target: JsonTarget) => target as unknown as SqliteJson;
+const toTarget = (json: SqliteJson) => json as unknown as JsonTarget;
+
+function pathOf({ prefix, suffix }: SqliteJson): RawBuilder<unknown> {
+  if (!prefix) return sql`${suffix}`;
+  return suffix === '' ? prefix : sql`(${prefix} || ${suffix})`;
+}
+
+/** `."key"`: quoted so that URNs (with `:` and `.`) are single keys. Keys come from schema definitions. */
+function quoteKey(key: string): string {
+  if (key.includes('"')) throw new Error(`JSON key ${JSON.stringify(key)} cannot be addressed`);
+  return `."${key}"`;
+}
+
+export const sqliteSql: DialectSql = {
+  name: 'sqlite',
+  jsonColumn: (column) => toTarget({ doc: column, prefix: undefined, suffix: '$' }),
+  jsonChild: (target, keys) => {
+    const json = asJson(target);
+    return toTarget({ ...json, suffix: json.suffix + keys.map(quoteKey).join('') });
+  },
+  jsonText: (target) => {
+    const json = asJson(target);
+    return sql`json_extract(${json.doc}, ${pathOf(json)})`;
+  },
+  jsonNumber: (target) => {
+    const json = asJson(target);
+    const path = pathOf(json);
+    return sql`(CASE WHEN json_type(${json.doc}, ${path}) IN ('integer', 'real') THEN json_extract(${json.doc}, ${path}) END)`;
+  },
+  jsonIsBoolean: (target, value) => {
+    const json = asJson(target);
+    return sql<SqlBool>`(json_type(${json.doc}, ${pathOf(json)}) IS ${value ? 'true' : 'false'})`;
+  },
+  jsonPresent: (target) => {
+    const json = asJson(target);
+    const path = pathOf(json);
+    const type = sql`json_type(${json.doc}, ${path})`;
+    return sql<SqlBool>`(CASE ${type}
+      WHEN 'null' THEN 0
+      WHEN 'text' THEN json_extract(${json.doc}, ${path}) <> ''
+      WHEN 'array' THEN json_array_length(${json.doc}, ${path}) > 0
+      WHEN 'object' THEN json_extract(${json.doc}, ${path}) <> '{}'
+      ELSE ${type} IS NOT NULL END)`;
+  },
+  jsonAnyElement: (target, alias, predicate) => {
+    const json = asJson(target);
+    const path = pathOf(json);
+    // Elements are addressed through the document by their full key, because json_each's `value`
+    // of a string element is plain text that json_extract would reject as malformed JSON.
+    const element = toTarget({ doc: json.doc, prefix: sql.ref(`${alias}.fullkey`), suffix: '' });
+    return sql<SqlBool>`(json_type(${json.doc}, ${path}) = 'array' AND EXISTS (SELECT 1 FROM json_each(${json.doc}, ${path}) AS ${sql.id(alias)} WHERE ${predicate(element)}))`;
+  },
+  lower: (text) => sql`rc_lower(${text})`,
+  binary: (text) => sql`${text}`,
+  like: (text, pattern) => sql<SqlBool>`(${text} LIKE ${pattern} ESCAPE '\\')`,
+  bool: (value) => (value ? 1 : 0),
+  rowLock: false,
+  parseJson: (value) => JSON.parse(value as string) as Record<string, unknown>,
+  uniqueViolation: (error) => {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return undefined;
+    // "UNIQUE constraint failed: users.tenant_id, users.user_name_lc"
+    return String(message).split(': ').at(-1);
+  },
+  isTransient: (error) => String((error as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY'),
+};
