@@ -271,3 +271,8 @@ describe('loadPolicy', () => {
     }
   });
 });
+
+test('a YAML alias bomb is a PolicyError, not a crash', () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
+  assert.match(policyError(bomb).message, /^policy\.yaml:1: invalid YAML: /);
+});

@@ -33,9 +33,18 @@ export function parsePolicy(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     throw new PolicyError(file, doc.errors.map((error) => ({ line: lines.linePos(error.pos[0]).line, path: '', message: `invalid YAML: ${error.message}` })));
   }
-  const parsed = policySchema.safeParse(doc.toJS());
+  const parsed = policySchema.safeParse(toPlainData(doc, file));
   if (!parsed.success) throw located(file, doc, lines, schemaProblems(parsed.error));
   return resolvePolicy(parsed.data, file, env, doc, lines);
+}
+
+/** toJS throws on alias bombs ("billion laughs", more than 100 alias expansions): still a policy error. */
+function toPlainData(doc: Document, file: string): unknown {
+  try {
+    return doc.toJS();
+  } catch (error) {
+    throw new PolicyError(file, [{ line: 1, path: '', message: `invalid YAML: ${error instanceof Error ? error.message : String(error)}` }]);
+  }
 }
 
 interface Problem {
