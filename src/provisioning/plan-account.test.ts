@@ -88,6 +88,15 @@ describe('planAccount: present', () => {
     assert.deepEqual(steps(desired('present', ['reader']), actual({ roles: ['reader'], sessions: 3 })), []);
   });
 
+  test('a revoke ends open sessions, which would keep the revoked role active', () => {
+    const have = actual({ roles: ['reader', 'writer'], sessions: 2 });
+    assert.deepEqual(steps(desired('present', ['reader']), have), [
+      { op: 'revoke', login: 'alice', role: 'writer' },
+      { op: 'endSessions', login: 'alice' },
+    ]);
+    assertConverges(desired('present', ['reader']), have);
+  });
+
   test('unmanaged roles are never revoked', () => {
     const have = actual({ roles: ['dba_tools', 'reader', 'writer'] });
     assert.deepEqual(steps(desired('present', ['reader']), have), [{ op: 'revoke', login: 'alice', role: 'writer' }]);

@@ -27,9 +27,11 @@ export function planAccount(desired: DesiredAccount, actual: ActualAccount, mana
 }
 
 /**
- * ensureRole -> createLogin -> revoke -> grant -> unlock. Revokes come before grants and the
- * unlock comes last, so at no point between steps (or after a failed step) does the login hold
- * more than it should or open for login with stale roles. A new login is created able to log in.
+ * ensureRole -> createLogin -> revoke -> (endSessions) -> grant -> unlock. Revokes come before
+ * grants and the unlock comes last, so at no point between steps (or after a failed step) does
+ * the login hold more than it should or open for login with stale roles. Open sessions are ended
+ * after a revoke: a MariaDB session keeps a revoked role active, and a PostgreSQL session that
+ * ran SET ROLE keeps the role's rights (targets.md), so only a new session sees the change.
  */
 function planPresent(desired: DesiredAccount, actual: ActualAccount, managedRoles: string[]): Step[] {
   const login = desired.login;
@@ -40,6 +42,7 @@ function planPresent(desired: DesiredAccount, actual: ActualAccount, managedRole
     ...missing.map((role): Step => ({ op: 'ensureRole', role })),
     ...(actual.exists ? [] : [{ op: 'createLogin', login } satisfies Step]),
     ...unwanted.map((role): Step => ({ op: 'revoke', login, role })),
+    ...(unwanted.length > 0 && actual.sessions > 0 ? [{ op: 'endSessions', login } satisfies Step] : []),
     ...missing.map((role): Step => ({ op: 'grant', login, role })),
     ...(actual.exists && !actual.canLogin ? [{ op: 'unlock', login } satisfies Step] : []),
   ];
