@@ -255,7 +255,10 @@ describe('matchesFilter: what Entra and Okta send', () => {
     assert.equal(user(`${ENTERPRISE}:manager.value eq "M1"`), true);
     assert.equal(user(`${ENTERPRISE}:manager eq "M1"`), true);
     assert.equal(user('department eq "Sales"'), true);
-    assert.equal(user(`${ENTERPRISE}:manager eq "M1"`, { ...alice, [ENTERPRISE]: { manager: 'M1' } }), true, 'manager as a plain id');
+    const plainManager = { ...alice, [ENTERPRISE]: { manager: 'M1' } };
+    assert.equal(user(`${ENTERPRISE}:manager eq "M1"`, plainManager), true, 'manager as a plain id');
+    assert.equal(user(`${ENTERPRISE}:manager.value eq "M1"`, plainManager), true);
+    assert.equal(user(`${ENTERPRISE}:manager.displayName pr`, plainManager), false);
   });
 
   it('URN-qualified core attributes', () => {

@@ -3,7 +3,7 @@ import type { ResourceTypeDef } from '../schema/attribute.ts';
 import { attributeValues, isPresent, readAttribute, valuesOf } from '../schema/read-attribute.ts';
 import type { ResolvedAttribute } from '../schema/resolve-attribute.ts';
 import type { AttrPath, CompareOp, Filter, FilterValue } from './ast.ts';
-import { compareValue } from './compare-values.ts';
+import { compareValue } from './compare-value.ts';
 import {
   checkFilter,
   checkValueFilter,

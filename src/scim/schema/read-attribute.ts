@@ -27,7 +27,7 @@ export function readAttribute(resource: Record<string, unknown>, type: ResourceT
  * The values a comparison on `resolved` sees, flattened across a multi-valued attribute: the
  * sub-attribute of each element, or for a complex attribute without sub-attribute each element's
  * `value` (leafAttribute). A simple value where an object was expected (a `manager` stored as a
- * plain id) counts as that `value`.
+ * plain id) counts as its `value` sub-attribute.
  */
 export function attributeValues(resource: Record<string, unknown>, type: ResourceTypeDef, resolved: ResolvedAttribute): unknown[] {
   return valuesOf(readAttribute(resource, type, resolved), resolved);
@@ -38,7 +38,8 @@ export function valuesOf(raw: unknown, resolved: ResolvedAttribute): unknown[] {
   const leaf = leafAttribute(resolved);
   if (leaf === resolved.def) return elements(raw).flatMap(elements);
   const sub = leaf?.name ?? 'value';
-  return elements(raw).flatMap((e) => (isObject(e) ? elements(field(e, sub)) : resolved.sub ? [] : [e]));
+  const simpleIsValue = sub.toLowerCase() === 'value';
+  return elements(raw).flatMap((e) => (isObject(e) ? elements(field(e, sub)) : simpleIsValue ? [e] : []));
 }
 
 /** RFC 7644 §3.4.2.2 `pr`: not null, not "", not an empty array, not an object without values. */
