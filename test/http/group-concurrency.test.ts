@@ -1,0 +1,72 @@
+/**
+ * Entra sends bursts of concurrent PATCHes to the same group (interop item 14). Each adds or
+ * removes different members; none may be lost to a read-modify-write race, and each is one
+ * change of the group (its version advances once per effective PATCH). Runs on the embedded
+ * store and on PostgreSQL, whose concurrency control differs (whole-database write lock vs row locks).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
+import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { assertStatus, create, GROUP, inBatches, memberIds, minimalUser, patch, versionNumber } from './scim-assertions.ts';
+
+async function groupVersion(s: TestServer, id: string): Promise<number> {
+  const res = await s.scim(`/Groups/${id}`);
+  assertStatus(res, 200);
+  assert.equal(res.headers.get('etag'), res.json.meta.version);
+  return versionNumber(res.json.meta.version);
+}
+
+async function concurrentMembership(s: TestServer): Promise<void> {
+  const users = await inBatches(Array.from({ length: 50 }, (_, i) => `concurrent-${i}@example.com`), 10, (name) => create(s, '/Users', minimalUser(name)));
+  const ids = users.map((u) => u.id as string);
+  const group = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Burst' });
+  const v0 = await groupVersion(s, group.id);
+
+  // All 50 in flight at once.
+  const responses = await Promise.all(ids.map((id) =>
+    s.scim(`/Groups/${group.id}`, { method: 'PATCH', body: patch({ op: 'Add', path: 'members', value: [{ value: id }] }) })));
+  for (const res of responses) assert.ok(res.status === 204 || res.status === 200, `got ${res.status}: ${res.text}`);
+  assert.deepEqual(await memberIds(s, group.id), [...ids].sort(), 'exactly the 50 added members');
+  assert.equal(await groupVersion(s, group.id), v0 + 50, 'the version advanced once per PATCH');
+
+  // 25 concurrent removals of different members plus 25 concurrent no-op re-adds of the others.
+  const [gone, kept] = [ids.slice(0, 25), ids.slice(25)];
+  const mixed = await Promise.all([
+    ...gone.map((id) => s.scim(`/Groups/${group.id}`, { method: 'PATCH', body: patch({ op: 'remove', path: `members[value eq "${id}"]` }) })),
+    ...kept.map((id) => s.scim(`/Groups/${group.id}`, { method: 'PATCH', body: patch({ op: 'add', path: 'members', value: [{ value: id }] }) })),
+  ]);
+  for (const res of mixed) assert.ok(res.status === 204 || res.status === 200, `got ${res.status}: ${res.text}`);
+  assert.deepEqual(await memberIds(s, group.id), [...kept].sort());
+  assert.equal(await groupVersion(s, group.id), v0 + 75, // RFC 7644 §3.5.2.1: adding a value that is already there SHALL NOT change the resource.
+    'removals advance the version; re-adding an existing member changes nothing');
+}
+
+describe('concurrent member PATCHes to one group', () => {
+  it('embedded store: 50 concurrent adds leave exactly 50 members', async () => {
+    const s = await startTestServer();
+    try {
+      await concurrentMembership(s);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  describe('PostgreSQL', () => {
+    let drop: (() => Promise<void>) | undefined;
+    let s: TestServer | undefined;
+    after(async () => {
+      await s?.stop();
+      await drop?.();
+    });
+
+    it('PostgreSQL store: 50 concurrent adds leave exactly 50 members', async (t: TestContext) => {
+      if (!(await needPostgres(t))) return;
+      const db = await scratchPostgresDatabase('rolecall_http_concurrency');
+      drop = db.drop;
+      s = await startTestServer({ store: db.url });
+      await concurrentMembership(s);
+    });
+  });
+});
