@@ -1,0 +1,323 @@
+import mysql from 'mysql2';
+import type { Pool } from 'mysql2/promise';
+import { RolecallError, type Disposition } from '../../domain/errors.ts';
+import type { ActualAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
+import { shortName } from '../short-name.ts';
+import { renderStatement, type SqlStatement } from '../sql-statement.ts';
+import { pollUntilGone, runStep, type StepReport } from '../step-runner.ts';
+import { account, maxLoginChars, mysqlSql, PER_USER_ROLE_PREFIX, perUserRole, storableCodePoint, type MysqlFlavor, type MysqlStatements } from './mysql-sql.ts';
+import {
+  countOtherHostAccounts,
+  countSessions,
+  readClaimedLogins,
+  readExistingRoles,
+  readGrants,
+  readProvisionerPrivileges,
+  sessionIds,
+  toActualAccount,
+  type LoginGrants,
+  type MysqlQueryable,
+} from './mysql-state.ts';
+
+export interface MysqlTargetOptions {
+  /** Connection of the provisioning account (privileges: see README / missingPrivileges). */
+  url: string;
+  flavor: MysqlFlavor;
+  /** What a drop step does: drop the account, or only lock it (drop steps then lock and report 'skipped'). */
+  offboarding: 'lock' | 'drop';
+  /** Role granted to every per-user role: the claim that Rolecall manages the login. */
+  markerRole?: string;
+}
+
+/** How long endSessions waits for killed threads to leave the process list. */
+const SESSION_DEADLINE_MS = 5000;
+
+/** Client-side MySQL errors that mean "the server is unreachable or went away". */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT']);
+
+const errno = (error: unknown): number | undefined =>
+  typeof error === 'object' && error !== null && typeof (error as { errno?: unknown }).errno === 'number' ? (error as { errno: number }).errno : undefined;
+
+/** Dispositions of MySQL/MariaDB server error numbers and mysql2 client errors. */
+export function classifyMysqlError(error: unknown): Disposition {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return 'retry';
+  switch (errno(error)) {
+    case 1205: // lock wait timeout
+    case 1213: // deadlock
+    case 1040: // too many connections
+    case 1053: // server shutdown
+    case 2002:
+    case 2003:
+    case 2006:
+    case 2013: // cannot connect / server gone / lost connection
+      return 'retry';
+    case 1396: // operation failed for an account (it vanished or appeared meanwhile): re-read and re-plan
+    case 1959: // invalid role specification: unknown role
+      return 'conflict';
+    case 1044:
+    case 1045:
+    case 1142:
+    case 1227: // access denied / needs a privilege the provisioner lacks
+    case 1698:
+    case 4151: // the provisioning account is locked
+      return 'fatal';
+    default:
+      return 'reject';
+  }
+}
+
+export class MysqlTarget implements Target {
+  readonly kind: MysqlFlavor;
+  readonly capabilities: TargetCapabilities;
+  readonly name: string;
+  readonly offboarding: 'lock' | 'drop';
+  readonly markerRole: string;
+  readonly #sql: MysqlStatements;
+  readonly #pool: Pool;
+
+  constructor(name: string, options: MysqlTargetOptions) {
+    this.name = name;
+    this.kind = options.flavor;
+    this.offboarding = options.offboarding;
+    this.markerRole = options.markerRole ?? 'rolecall_managed';
+    this.#sql = mysqlSql(options.flavor);
+    // These engines count name limits in characters, not bytes; the capability carries that number.
+    this.capabilities = { sessions: true, maxLoginBytes: maxLoginChars(options.flavor) };
+    const core = mysql.createPool({ uri: options.url, connectionLimit: 4, connectTimeout: 10_000 });
+    // String literals are escaped with backslashes (mysql2 escape): a session in NO_BACKSLASH_ESCAPES
+    // would read them differently, so every connection leaves that mode before it is used.
+    core.on('connection', (connection) => {
+      connection.query("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')", (error) => {
+        if (error) connection.destroy();
+      });
+    });
+    this.#pool = core.promise();
+  }
+
+  get #db(): MysqlQueryable {
+    return this.#pool;
+  }
+
+  async init(): Promise<void> {
+    const statement = this.#sql.createRole(this.markerRole);
+    await this.#db.query(statement.text);
+  }
+
+  loginName(raw: string): string {
+    const limit = maxLoginChars(this.kind);
+    return shortName(raw, (name) => [...name].length <= limit, storableCodePoint);
+  }
+
+  async readAccount(login: string): Promise<ActualAccount> {
+    const grants = await readGrants(this.#db, this.kind, login);
+    return toActualAccount(login, grants, this.markerRole, grants.exists ? await countSessions(this.#db, login) : 0);
+  }
+
+  async listManaged(): Promise<ActualAccount[]> {
+    const logins = (await readClaimedLogins(this.#db, this.kind, this.markerRole)).sort();
+    const accounts: ActualAccount[] = [];
+    for (const login of logins) {
+      const actual = await this.readAccount(login);
+      if (actual.exists) accounts.push(actual);
+    }
+    return accounts;
+  }
+
+  existingRoles(roles: string[]): Promise<string[]> {
+    return readExistingRoles(this.#db, this.kind, roles);
+  }
+
+  statements(step: Step): string[] {
+    return this.#plan(step).map(renderStatement);
+  }
+
+  /** Statements of each step in its usual case; revoke and drop adapt to where a grant actually sits. */
+  #plan(step: Step): SqlStatement[] {
+    const s = this.#sql;
+    switch (step.op) {
+      case 'ensureRole':
+        return [s.createRole(step.role)];
+      case 'createLogin':
+        return this.#createStatements(step.login);
+      case 'grant':
+        return [s.grantToRole(step.role, perUserRole(step.login)), s.setDefaultRole(step.login)];
+      case 'revoke':
+        return [s.revokeFromRole(step.role, perUserRole(step.login)), s.setDefaultRole(step.login)];
+      case 'lock':
+        return [s.setLocked(step.login, true)];
+      case 'unlock':
+        return [s.setLocked(step.login, false)];
+      case 'endSessions':
+        return [{ text: `/* for each ID in information_schema.PROCESSLIST WHERE USER = ${account(step.login)} */ KILL CONNECTION <id>`, values: [] }];
+      case 'drop':
+        if (this.offboarding === 'lock') return [s.setLocked(step.login, true)];
+        return [s.revokeFromUser(perUserRole(step.login), step.login), s.dropUser(step.login), s.dropRole(perUserRole(step.login))];
+    }
+  }
+
+  /**
+   * Claim first (per-user role carrying the marker), then the user: every statement is idempotent,
+   * so a run cut short anywhere is completed by the next one and never looks unmanaged.
+   */
+  #createStatements(login: string): SqlStatement[] {
+    const s = this.#sql;
+    const perUser = perUserRole(login);
+    return [s.createRole(perUser), s.grantToRole(this.markerRole, perUser), s.createUser(login), s.grantToUser(perUser, login), s.setDefaultRole(login)];
+  }
+
+  apply(step: Step): Promise<StepResult> {
+    return runStep(step, classifyMysqlError, async (sent) => {
+      const send = async (statement: SqlStatement) => {
+        sent.push(renderStatement(statement));
+        await this.#db.query(statement.text);
+      };
+      const s = this.#sql;
+      switch (step.op) {
+        case 'ensureRole':
+          await send(s.createRole(step.role));
+          return { outcome: 'applied' };
+        case 'createLogin': {
+          // Checked before anything runs: CREATE USER IF NOT EXISTS would silently adopt someone else's account.
+          const grants = await readGrants(this.#db, this.kind, step.login);
+          if (grants.exists && !grants.viaPerUser.includes(this.markerRole)) throw this.#unmanaged(step.login);
+          for (const statement of this.#createStatements(step.login)) await send(statement);
+          return { outcome: 'applied', ...(grants.exists ? { message: 'login already existed' } : {}) };
+        }
+        case 'grant':
+          this.#refuseInternalRole(step.role);
+          await this.#requireManaged(step.login);
+          for (const statement of this.#plan(step)) await send(statement);
+          return { outcome: 'applied' };
+        case 'revoke':
+          return this.#revoke(step.login, step.role, send);
+        case 'lock':
+        case 'unlock':
+          await this.#requireManaged(step.login);
+          await send(s.setLocked(step.login, step.op === 'lock'));
+          return { outcome: 'applied' };
+        case 'endSessions':
+          return this.#endSessions(step.login, send);
+        case 'drop':
+          return this.#drop(step.login, send);
+      }
+    });
+  }
+
+  async #revoke(login: string, role: string, send: (statement: SqlStatement) => Promise<void>): Promise<StepReport> {
+    this.#refuseInternalRole(role);
+    const grants = await this.#requireManaged(login);
+    const s = this.#sql;
+    const statements = [
+      ...(grants.viaPerUser.includes(role) ? [s.revokeFromRole(role, perUserRole(login))] : []),
+      ...(grants.direct.includes(role) ? [s.revokeFromUser(role, login)] : []),
+    ];
+    if (statements.length === 0) return { outcome: 'skipped', message: `${login} does not hold ${role}` };
+    for (const statement of statements) await send(statement);
+    // default_role survives REVOKE (targets.md [seen]): set it again so the login keeps what is left.
+    await send(s.setDefaultRole(login));
+    return { outcome: 'applied' };
+  }
+
+  async #endSessions(login: string, send: (statement: SqlStatement) => Promise<void>): Promise<StepReport> {
+    const grants = await readGrants(this.#db, this.kind, login);
+    if (!grants.exists) return { outcome: 'skipped', message: `${login} does not exist` };
+    if (!grants.viaPerUser.includes(this.markerRole)) throw this.#unmanaged(login);
+    // PROCESSLIST knows the user name only, not the host part: with another account of that name
+    // ('u'@'localhost'), killing by name would end sessions of an account Rolecall does not manage.
+    if ((await countOtherHostAccounts(this.#db, this.kind, login)) > 0) {
+      throw new RolecallError('conflict', `another account named ${login} exists with a different host; its sessions cannot be told apart`);
+    }
+    for (const id of await sessionIds(this.#db, login)) {
+      try {
+        await send(this.#sql.killConnection(id));
+      } catch (error) {
+        if (errno(error) !== 1094) throw error; // unknown thread: it ended on its own meanwhile
+      }
+    }
+    const left = await pollUntilGone(() => countSessions(this.#db, login), SESSION_DEADLINE_MS);
+    if (left > 0) throw new RolecallError('retry', `${left} session(s) of ${login} still open after ${SESSION_DEADLINE_MS} ms`);
+    return { outcome: 'applied' };
+  }
+
+  /**
+   * REVOKE the login's roles first (DROP USER on a user holding role grants runs at ~110/s, after
+   * REVOKE at ~2,500/s, targets.md [seen]), then drop the user, then its per-user role (the claim
+   * goes last, so a run cut short is finished by the next one).
+   */
+  async #drop(login: string, send: (statement: SqlStatement) => Promise<void>): Promise<StepReport> {
+    const grants = await readGrants(this.#db, this.kind, login);
+    const claimed = grants.viaPerUser.includes(this.markerRole);
+    const s = this.#sql;
+    if (!grants.exists) {
+      if (!claimed || this.offboarding === 'lock') return { outcome: 'skipped', message: `${login} does not exist` };
+      await send(s.dropRole(perUserRole(login)));
+      return { outcome: 'applied', message: `${login} was already gone; removed its per-user role` };
+    }
+    if (!claimed) throw this.#unmanaged(login);
+    if (this.offboarding === 'lock') {
+      await send(s.setLocked(login, true));
+      return { outcome: 'skipped', message: `offboarding is 'lock' on ${this.name}: ${login} locked, not dropped` };
+    }
+    const direct = [...grants.direct].sort((a, b) => Number(b === perUserRole(login)) - Number(a === perUserRole(login)));
+    for (const role of direct) await send(s.revokeFromUser(role, login));
+    await send(s.dropUser(login));
+    await send(s.dropRole(perUserRole(login)));
+    return { outcome: 'applied' };
+  }
+
+  async #requireManaged(login: string): Promise<LoginGrants> {
+    const grants = await readGrants(this.#db, this.kind, login);
+    if (!grants.exists) throw new RolecallError('conflict', `login ${login} does not exist on ${this.name}`);
+    if (!grants.viaPerUser.includes(this.markerRole)) throw this.#unmanaged(login);
+    return grants;
+  }
+
+  #unmanaged(login: string): RolecallError {
+    return new RolecallError('conflict', `${login} exists on ${this.name} but carries no ${this.markerRole} marker: not managed by Rolecall, left untouched`);
+  }
+
+  /** The marker and per-user roles are Rolecall's bookkeeping, never a mapped role. */
+  #refuseInternalRole(role: string): void {
+    if (role === this.markerRole || role.startsWith(PER_USER_ROLE_PREFIX)) {
+      throw new RolecallError('reject', `${role} is Rolecall's own role on ${this.name}, not a mappable role`);
+    }
+  }
+
+  async missingPrivileges(): Promise<string[]> {
+    return missingMysqlPrivileges(this.kind, await readProvisionerPrivileges(this.#db));
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+/**
+ * What the provisioner needs (targets.md [seen] for MariaDB): CREATE USER (also creates and drops
+ * roles), CONNECTION ADMIN + PROCESS to see and end sessions, SELECT on mysql.* for state, and on
+ * MariaDB UPDATE on mysql.* (SET DEFAULT ROLE ... FOR another user fails with 1044 without it).
+ * ADMIN OPTION on the roles it grants comes with creating them on MariaDB; MySQL 8 gives the
+ * creator no ADMIN OPTION, so it needs ROLE_ADMIN [docs].
+ */
+export function missingMysqlPrivileges(flavor: MysqlFlavor, granted: { global: string[]; onMysqlSchema: string[] }): string[] {
+  const global = new Set(granted.global);
+  const onMysql = (privilege: string) => global.has(privilege) || granted.onMysqlSchema.includes(privilege);
+  const needed: [string, boolean][] =
+    flavor === 'mariadb'
+      ? [
+          ['CREATE USER', global.has('CREATE USER')],
+          ['CONNECTION ADMIN', global.has('CONNECTION ADMIN') || global.has('SUPER')],
+          ['PROCESS', global.has('PROCESS')],
+          ['SELECT ON mysql.*', onMysql('SELECT')],
+          ['UPDATE ON mysql.*', onMysql('UPDATE')],
+        ]
+      : [
+          ['CREATE USER', global.has('CREATE USER')],
+          ['ROLE_ADMIN', global.has('ROLE_ADMIN')],
+          ['CONNECTION_ADMIN', global.has('CONNECTION_ADMIN')],
+          ['PROCESS', global.has('PROCESS')],
+          ['SELECT ON mysql.*', onMysql('SELECT')],
+        ];
+  return needed.filter(([, present]) => !present).map(([name]) => name);
+}
