@@ -8,15 +8,16 @@ import type { MigrationSet, SqlDialect } from '../directory/database.ts';
  * - accounts: which login Rolecall manages for which directory user on which target, so a
  *   deleted user's login and a long name's short form are still known later.
  *
- * Timestamps are timestamptz on PostgreSQL and ISO-8601 UTC text on SQLite (same-length
- * strings, so text comparison orders them correctly).
+ * Timestamps are ISO-8601 UTC text with millisecond precision (Date#toISOString) on both
+ * stores, as in the directory tables: equal-length strings, so text comparison orders them.
+ * Text is COLLATE "C" on PostgreSQL (byte order, like SQLite's BINARY), as in the directory.
  */
 export const jobMigrations: MigrationSet = (dialect) => ({
   '0100-provisioning-jobs': jobsMigration(dialect),
   '0101-provisioning-accounts': accountsMigration(dialect),
 });
 
-const timestamp = (dialect: SqlDialect) => (dialect === 'postgres' ? 'timestamptz' : 'text');
+const text = (dialect: SqlDialect) => (dialect === 'postgres' ? sql`text collate "C"` : sql`text`);
 
 function jobsMigration(dialect: SqlDialect): Migration {
   return {
@@ -26,17 +27,17 @@ function jobsMigration(dialect: SqlDialect): Migration {
         .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
           dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
         )
-        .addColumn('tenant_id', 'text', (c) => c.notNull())
-        .addColumn('user_id', 'text', (c) => c.notNull())
-        .addColumn('target', 'text', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('queued', 'running', 'done', 'dead')`))
+        .addColumn('tenant_id', text(dialect), (c) => c.notNull())
+        .addColumn('user_id', text(dialect), (c) => c.notNull())
+        .addColumn('target', text(dialect), (c) => c.notNull())
+        .addColumn('state', text(dialect), (c) => c.notNull().check(sql`state in ('queued', 'running', 'done', 'dead')`))
         .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('run_after', timestamp(dialect), (c) => c.notNull())
-        .addColumn('locked_by', 'text')
-        .addColumn('locked_until', timestamp(dialect))
-        .addColumn('last_error', 'text')
-        .addColumn('created_at', timestamp(dialect), (c) => c.notNull())
-        .addColumn('updated_at', timestamp(dialect), (c) => c.notNull())
+        .addColumn('run_after', text(dialect), (c) => c.notNull())
+        .addColumn('locked_by', text(dialect))
+        .addColumn('locked_until', text(dialect))
+        .addColumn('last_error', text(dialect))
+        .addColumn('created_at', text(dialect), (c) => c.notNull())
+        .addColumn('updated_at', text(dialect), (c) => c.notNull())
         .execute();
       // Coalescing: the plan is recomputed when a job runs, so one queued job per principal
       // is enough; enqueue relies on this index with ON CONFLICT DO NOTHING.
@@ -51,12 +52,12 @@ function jobsMigration(dialect: SqlDialect): Migration {
           c.notNull().references('jobs.id').onDelete('cascade'),
         )
         .addColumn('attempt', 'integer', (c) => c.notNull())
-        .addColumn('worker', 'text', (c) => c.notNull())
-        .addColumn('started_at', timestamp(dialect), (c) => c.notNull())
-        .addColumn('finished_at', timestamp(dialect), (c) => c.notNull())
-        .addColumn('outcome', 'text', (c) => c.notNull().check(sql`outcome in ('done', 'retry', 'dead', 'expired')`))
-        .addColumn('error', 'text')
-        .addColumn('results', dialect === 'postgres' ? 'jsonb' : 'text', (c) => c.notNull())
+        .addColumn('worker', text(dialect), (c) => c.notNull())
+        .addColumn('started_at', text(dialect), (c) => c.notNull())
+        .addColumn('finished_at', text(dialect), (c) => c.notNull())
+        .addColumn('outcome', text(dialect), (c) => c.notNull().check(sql`outcome in ('done', 'retry', 'dead', 'expired')`))
+        .addColumn('error', text(dialect))
+        .addColumn('results', dialect === 'postgres' ? 'jsonb' : text(dialect), (c) => c.notNull())
         .addPrimaryKeyConstraint('job_attempts_pk', ['job_id', 'attempt'])
         .execute();
     },
@@ -72,12 +73,12 @@ function accountsMigration(dialect: SqlDialect): Migration {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('accounts')
-        .addColumn('target', 'text', (c) => c.notNull())
-        .addColumn('tenant_id', 'text', (c) => c.notNull())
-        .addColumn('user_id', 'text', (c) => c.notNull())
-        .addColumn('login', 'text', (c) => c.notNull())
-        .addColumn('created_at', timestamp(dialect), (c) => c.notNull())
-        .addColumn('updated_at', timestamp(dialect), (c) => c.notNull())
+        .addColumn('target', text(dialect), (c) => c.notNull())
+        .addColumn('tenant_id', text(dialect), (c) => c.notNull())
+        .addColumn('user_id', text(dialect), (c) => c.notNull())
+        .addColumn('login', text(dialect), (c) => c.notNull())
+        .addColumn('created_at', text(dialect), (c) => c.notNull())
+        .addColumn('updated_at', text(dialect), (c) => c.notNull())
         .addPrimaryKeyConstraint('accounts_pk', ['target', 'tenant_id', 'user_id'])
         .addUniqueConstraint('accounts_login_unique', ['target', 'login'])
         .execute();

@@ -248,8 +248,8 @@ export class JobQueue {
       jobId: Number(r.job_id),
       attempt: Number(r.attempt),
       worker: r.worker,
-      startedAt: iso(r.started_at),
-      finishedAt: iso(r.finished_at),
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
       outcome: r.outcome,
       error: r.error ?? null,
       results: typeof r.results === 'string' ? JSON.parse(r.results) : r.results,
@@ -291,7 +291,7 @@ export class JobQueue {
         .execute();
       return 'queued';
     }
-    const siblingRunAfter = new Date(iso(sibling.run_after));
+    const siblingRunAfter = new Date(sibling.run_after);
     await tx
       .updateTable('jobs')
       .set({
@@ -365,15 +365,7 @@ function isUniqueViolation(error: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
-/** PostgreSQL returns timestamptz as Date and bigint as string; SQLite returns text and numbers. */
-function iso(value: unknown): string {
-  return value instanceof Date ? value.toISOString() : String(value);
-}
-
-function isoOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : iso(value);
-}
-
+/** PostgreSQL returns bigint ids as strings. */
 function toJob(row: Record<string, any>): Job {
   return {
     id: Number(row.id),
@@ -382,11 +374,11 @@ function toJob(row: Record<string, any>): Job {
     target: row.target,
     state: row.state,
     attempts: Number(row.attempts),
-    runAfter: iso(row.run_after),
+    runAfter: row.run_after,
     lockedBy: row.locked_by ?? null,
-    lockedUntil: isoOrNull(row.locked_until),
+    lockedUntil: row.locked_until ?? null,
     lastError: row.last_error ?? null,
-    createdAt: iso(row.created_at),
-    updatedAt: iso(row.updated_at),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { RolecallError } from '../domain/errors.ts';
+import type { Policy, PolicyTarget } from '../policy/policy.ts';
+import type { AccountRegistry } from './account-registry.ts';
+import type { DirectoryView } from './directory-view.ts';
+import { driftFindings, type DriftFinding } from './drift-finding.ts';
+import { executePlan, planStatements } from './execute-plan.ts';
+import type { FinishState, JobQueue } from './job-queue.ts';
+import { JobRunner } from './job-runner.ts';
+import { mapLimit } from './map-limit.ts';
+import { planPrincipal, planStale, type PlanSources } from './plan-principal.ts';
+import { emitStep, stepEvent, type ProvisioningHooks } from './provisioning-events.ts';
+import type { DesiredAccount, Step, StepResult, Target } from './target.ts';
+
+/** One account's drift and the plan that repairs it. A plan is data: nothing here has run. */
+export interface AccountPlan {
+  target: string;
+  tenantId: string;
+  /** Absent for a stale managed login no directory user accounts for. */
+  userId?: string;
+  /** Empty for a target-level error (no connection, unreadable). */
+  login: string;
+  desiredState?: DesiredAccount['state'];
+  steps: Step[];
+  /** The exact statements the steps would send (dry-run output). */
+  statements: string[];
+  /** The most urgent finding; all of them in `findings`. */
+  finding: DriftFinding;
+  findings: DriftFinding[];
+  /** The conflict or error, when there is one. */
+  message?: string;
+}
+
+export interface ReconcileFilter {
+  /** Only this policy target. */
+  target?: string;
+  /** Only this directory user id (stale-login detection is skipped). */
+  user?: string;
+}
+
+/** What applying a plan came to. deferred: the principal's job is running elsewhere; it stays queued. */
+export interface AppliedPlan {
+  plan: AccountPlan;
+  state: FinishState | 'deferred' | 'applied' | 'failed';
+  results: StepResult[];
+  error: string | null;
+}
+
+export interface ReconcileReport {
+  plans: AccountPlan[];
+  applied: AppliedPlan[];
+}
+
+export interface ReconcilerOptions {
+  queue: JobQueue;
+  policy: () => Policy;
+  targets: (name: string) => Target | undefined;
+  view: DirectoryView;
+  accounts: AccountRegistry;
+  hooks?: ProvisioningHooks;
+  /** Directory users read per page. Default 500. */
+  pageSize?: number;
+}
+
+/**
+ * Full reconcile: every user of each target's tenant, every recorded account (deleted users),
+ * and every managed login the target reports (stale logins) is planned against the target.
+ * Accounts without Rolecall's marker only show up as conflicts; they are never changed.
+ *
+ * reconcile() applies through the job path: a drifted user gets a (coalesced) job that is
+ * claimed and run here at once, so a reconcile never runs alongside a worker on the same
+ * principal and every run is recorded as a job attempt. Stale logins with no directory user
+ * have no principal to queue; their offboarding steps run directly and are reported through
+ * onStepResult.
+ */
+export class Reconciler {
+  private readonly runner: JobRunner;
+  private readonly workerId = `reconcile:${randomUUID().slice(0, 8)}`;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.runner = new JobRunner(options);
+  }
+
+  async planAll(filter: ReconcileFilter = {}): Promise<AccountPlan[]> {
+    const policy = this.options.policy();
+    const targets = policy.targets.filter((t) => filter.target === undefined || t.name === filter.target);
+    if (filter.target !== undefined && targets.length === 0) throw new RolecallError('reject', `target "${filter.target}" is not in the policy`);
+    const plans: AccountPlan[] = [];
+    for (const policyTarget of targets) plans.push(...(await this.planTarget(policy, policyTarget, filter)));
+    return plans;
+  }
+
+  async reconcile(filter: ReconcileFilter = {}): Promise<ReconcileReport> {
+    const plans = await this.planAll(filter);
+    const policy = this.options.policy();
+    const drifted = plans.filter((p) => p.steps.length > 0);
+    const applied: AppliedPlan[] = [];
+    for (const policyTarget of policy.targets) {
+      const mine = drifted.filter((p) => p.target === policyTarget.name);
+      if (mine.length === 0) continue;
+      const principals = mine.flatMap((p) => (p.userId === undefined ? [] : [{ tenantId: p.tenantId, userId: p.userId, target: p.target }]));
+      await this.options.queue.enqueue(principals);
+      applied.push(...(await mapLimit(mine, policyTarget.concurrency, (plan) => this.apply(plan))));
+    }
+    return { plans, applied };
+  }
+
+  private async apply(plan: AccountPlan): Promise<AppliedPlan> {
+    if (plan.userId === undefined) return this.applyStale(plan);
+    const principal = { tenantId: plan.tenantId, userId: plan.userId, target: plan.target };
+    const [job] = await this.options.queue.claim(this.workerId, { principal });
+    if (!job) return { plan, state: 'deferred', results: [], error: null };
+    return { plan, ...(await this.runner.run(job, this.workerId)) };
+  }
+
+  private async applyStale(plan: AccountPlan): Promise<AppliedPlan> {
+    const target = this.options.targets(plan.target);
+    if (!target) return { plan, state: 'failed', results: [], error: `target "${plan.target}" has no running connection` };
+    const results = await executePlan(target, plan.steps);
+    const base = { source: 'reconcile' as const, jobId: null, target: plan.target, tenantId: plan.tenantId, userId: null, login: plan.login };
+    for (const result of results) await emitStep(this.options.hooks ?? {}, stepEvent(base, result));
+    const failed = results.filter((r) => r.outcome === 'failed');
+    return {
+      plan,
+      state: failed.length === 0 ? 'applied' : 'failed',
+      results,
+      error: failed.length === 0 ? null : failed.map((r) => `${r.step.op}: ${r.message ?? 'failed'}`).join('; '),
+    };
+  }
+
+  private async planTarget(policy: Policy, policyTarget: PolicyTarget, filter: ReconcileFilter): Promise<AccountPlan[]> {
+    const target = this.options.targets(policyTarget.name);
+    const base = { target: policyTarget.name, tenantId: policyTarget.tenant };
+    if (!target) return [targetError(base, `target "${policyTarget.name}" has no running connection`)];
+    const sources: PlanSources = { policy, view: this.options.view, accounts: this.options.accounts };
+    try {
+      const recorded = (await this.options.accounts.list(policyTarget.name)).filter((a) => a.tenantId === policyTarget.tenant);
+      const userIds = filter.user !== undefined ? [filter.user] : await this.allUserIds(policyTarget.tenant, recorded.map((a) => a.userId));
+      const plans = await mapLimit(userIds, policyTarget.concurrency, async (userId) => {
+        try {
+          const plan = await planPrincipal(sources, policyTarget, target, { ...base, userId });
+          if (!plan.desired) return undefined;
+          const conflict = plan.conflict === undefined ? undefined : plan.actual?.exists ? 'unmanaged-conflict' : 'login-conflict';
+          const findings = driftFindings(plan.steps, { stale: !plan.userExists, ...(conflict ? { conflict } : {}) });
+          return accountPlan({ ...base, userId, login: plan.desired.login, desiredState: plan.desired.state }, plan.steps, target, findings, plan.conflict);
+        } catch (error) {
+          // A user whose login cannot be rendered is that user's problem; anything else is the target's.
+          if (error instanceof RolecallError && error.disposition === 'reject') {
+            return accountPlan({ ...base, userId, login: '' }, [], target, ['error'], error.message);
+          }
+          throw error;
+        }
+      });
+      const result = plans.filter((p): p is AccountPlan => p !== undefined);
+      if (filter.user === undefined) result.push(...(await this.planStaleLogins(policy, policyTarget, target, result, recorded.map((a) => a.login))));
+      return result;
+    } catch (error) {
+      return [targetError(base, error instanceof Error ? error.message : String(error))];
+    }
+  }
+
+  /** Managed logins on the target that neither a directory user nor an `accounts` row explains. */
+  private async planStaleLogins(policy: Policy, policyTarget: PolicyTarget, target: Target, planned: AccountPlan[], recordedLogins: string[]): Promise<AccountPlan[]> {
+    const known = new Set([...planned.map((p) => p.login), ...recordedLogins]);
+    const base = { target: policyTarget.name, tenantId: policyTarget.tenant };
+    const stale = (await target.listManaged()).filter((a) => !known.has(a.login));
+    return stale.map((actual) => {
+      const { desired, steps } = planStale(policy, policyTarget, actual);
+      return accountPlan({ ...base, login: actual.login, desiredState: desired.state }, steps, target, driftFindings(steps, { stale: true }));
+    });
+  }
+
+  /** The tenant's directory users, page by page, then recorded users the directory no longer has. */
+  private async allUserIds(tenantId: string, recordedUserIds: string[]): Promise<string[]> {
+    const pageSize = this.options.pageSize ?? 500;
+    const ids: string[] = [];
+    for (let after: string | null = null; ; ) {
+      const page = await this.options.view.userIds(tenantId, after, pageSize);
+      ids.push(...page);
+      if (page.length < pageSize) break;
+      after = page[page.length - 1]!;
+    }
+    const inDirectory = new Set(ids);
+    return [...ids, ...new Set(recordedUserIds.filter((id) => !inDirectory.has(id)))];
+  }
+}
+
+function accountPlan(
+  identity: Pick<AccountPlan, 'target' | 'tenantId' | 'userId' | 'login' | 'desiredState'>,
+  steps: Step[],
+  target: Target,
+  findings: DriftFinding[],
+  message?: string,
+): AccountPlan {
+  return {
+    ...identity,
+    steps,
+    statements: planStatements(target, steps),
+    finding: findings[0] ?? 'in-sync',
+    findings,
+    ...(message === undefined ? {} : { message }),
+  };
+}
+
+function targetError(base: { target: string; tenantId: string }, message: string): AccountPlan {
+  return { ...base, login: '', steps: [], statements: [], finding: 'error', findings: ['error'], message };
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Policy } from '../policy/policy.ts';
+import type { Job } from './job.ts';
+import type { JobQueue } from './job-queue.ts';
+import { JobRunner, type JobRunnerOptions } from './job-runner.ts';
+import { WakeSignal } from './wake-signal.ts';
+
+export interface WorkerPoolOptions extends JobRunnerOptions {
+  /** Names this process in leases and attempts. Default: host, pid and a random suffix. */
+  workerId?: string;
+  /**
+   * How often to look for due jobs without a wake-up: retries coming due, and jobs queued by
+   * other processes sharing a PostgreSQL store (notify() only reaches this process). Default 250 ms.
+   */
+  pollIntervalMs?: number;
+  /**
+   * At start, take back every running job, not only those whose lease lapsed. Set for the
+   * embedded SQLite store: one process owns it, so running jobs at start-up are a dead
+   * predecessor's and need not wait out their lease.
+   */
+  recoverAllOnStart?: boolean;
+  /** Errors of the loop itself (claiming, lease renewal): the loop keeps going. */
+  onError?: (error: unknown, during: 'claim' | 'renew' | 'recover') => void;
+}
+
+/**
+ * Runs queued jobs: per target at most PolicyTarget.concurrency at once, across principals in
+ * parallel (the queue never hands out one principal twice). Sleeps between polls, and wakes at
+ * once on notify(), which the app calls after each SCIM write commits, or when a job finishes
+ * and frees a slot.
+ */
+export class WorkerPool {
+  readonly workerId: string;
+  private readonly queue: JobQueue;
+  private readonly policy: () => Policy;
+  private readonly runner: JobRunner;
+  private readonly pollIntervalMs: number;
+  private readonly options: WorkerPoolOptions;
+  private readonly signal = new WakeSignal();
+  private readonly running = new Map<number, { target: string; done: Promise<unknown> }>();
+  private loop: Promise<void> | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private lastRecovery = 0;
+
+  constructor(options: WorkerPoolOptions) {
+    this.options = options;
+    this.queue = options.queue;
+    this.policy = options.policy;
+    this.runner = new JobRunner(options);
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.queue.leaseMs / 3));
+    this.renewTimer.unref();
+    this.loop = this.run();
+  }
+
+  /** New work may be queued (a SCIM write committed): look now instead of at the next poll. */
+  notify(): void {
+    this.signal.wake();
+  }
+
+  /** Jobs this process is running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Stops claiming and waits up to `timeoutMs` for running jobs. A job still running then keeps
+   * its lease; it is recovered (and re-planned) once the lease lapses.
+   */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (!this.loop) return;
+    this.stopping = true;
+    this.signal.wake();
+    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), deadline]);
+    clearTimeout(timer);
+    clearInterval(this.renewTimer);
+    this.loop = undefined;
+  }
+
+  private async run(): Promise<void> {
+    await this.recover(this.options.recoverAllOnStart === true);
+    while (!this.stopping) {
+      let claimed = 0;
+      try {
+        if (Date.now() - this.lastRecovery > this.queue.leaseMs / 2) await this.recover(false);
+        for (const target of this.policy().targets) {
+          const free = target.concurrency - this.activeOn(target.name);
+          if (free <= 0 || this.stopping) continue;
+          const jobs = await this.queue.claim(this.workerId, { target: target.name, limit: free });
+          for (const job of jobs) this.launch(job);
+          claimed += jobs.length;
+        }
+      } catch (error) {
+        this.options.onError?.(error, 'claim');
+      }
+      // After a claim, look again at once: more may be due than there were free slots.
+      if (claimed === 0 && !this.stopping) await this.signal.wait(this.pollIntervalMs);
+    }
+  }
+
+  private launch(job: Job): void {
+    const done = this.runner
+      .run(job, this.workerId)
+      .catch(() => {
+        // finish() itself failed (store unreachable): the lease lapses and the job is recovered.
+      })
+      .finally(() => {
+        this.running.delete(job.id);
+        this.signal.wake();
+      });
+    this.running.set(job.id, { target: job.target, done });
+  }
+
+  private activeOn(target: string): number {
+    let n = 0;
+    for (const r of this.running.values()) if (r.target === target) n++;
+    return n;
+  }
+
+  private async recover(all: boolean): Promise<void> {
+    this.lastRecovery = Date.now();
+    try {
+      await this.queue.recover({ all });
+    } catch (error) {
+      this.options.onError?.(error, 'recover');
+    }
+  }
+
+  private async renewLeases(): Promise<void> {
+    try {
+      await this.queue.renew(this.workerId, [...this.running.keys()]);
+    } catch (error) {
+      this.options.onError?.(error, 'renew');
+    }
+  }
+}
