@@ -164,8 +164,9 @@ describe('Entra ID provisioning run', () => {
     assert.deepEqual(u[ENTERPRISE], { employeeNumber: 'A7', department: 'Finance' });
     assert.equal(u.displayName, 'Kim Lee');
     for (const { key, path } of allKeys(u)) {
-      // A dotted key would be a new attribute literally named "name.givenName" (item 6 forbids it).
-      assert.ok(!key.includes('.'), `no dotted key in the resource: ${path}`);
+      // A dotted key would be a new attribute literally named "name.givenName" (item 6 forbids it);
+      // the extension's own URN ("...:2.0:User") is the one key that legitimately has dots.
+      assert.ok(key === ENTERPRISE || !key.includes('.'), `no dotted key in the resource: ${path}`);
       assert.ok(!key.startsWith(`${ENTERPRISE}:`), `no URN-path key in the resource: ${path}`);
     }
     const read = await s.scim(`/Users/${user.id}`);
@@ -173,14 +174,15 @@ describe('Entra ID provisioning run', () => {
     user = u;
   });
 
-  it('accepts a roles PATCH whose value is JSON inside a string (item 14)', async () => {
-    const roles = [{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }];
-    const res = await s.scim(`/Users/${user.id}`, {
-      method: 'PATCH',
-      body: patch({ op: 'Add', path: 'roles', value: JSON.stringify(roles) }),
-    });
+  it('accepts a roles PATCH whose value is JSON inside a string, stored as sent (item 14)', async () => {
+    // The shape Entra's AppRoleAssignmentsComplex mapping sends: the role is a JSON document
+    // serialised into the element's string `value`.
+    const roles = [{ primary: false, type: 'WindowsAzureActiveDirectoryRole', value: JSON.stringify({ id: randomUUID(), value: '25', displayName: 'Role1234' }) }];
+    const res = await s.scim(`/Users/${user.id}`, { method: 'PATCH', body: patch({ op: 'Add', path: 'roles', value: roles }) });
     assertStatus(res, 200);
     assert.deepEqual(res.json.roles, roles);
+    const byRole = assertListResponse(await s.scim(`/Users${q({ filter: `roles[type eq "WindowsAzureActiveDirectoryRole"]` })}`), { totalResults: 1, itemsPerPage: 1 });
+    assert.equal(byRole[0]!.id, user.id);
     user = res.json;
   });
 
