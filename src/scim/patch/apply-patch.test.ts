@@ -485,6 +485,17 @@ describe('errors', () => {
     await rejects(patchUser(user(), { op: 'replace', path: 'emails[type eq', value: 'x' }), 'invalidPath');
   });
 
+  test('a value filter naming an unknown sub-attribute is invalidPath', async () => {
+    await rejects(patchUser(user(), { op: 'replace', path: 'emails[colour eq "red"].value', value: 'x' }), 'invalidPath');
+    await rejects(patch(GROUP_RESOURCE_TYPE, group(), [{ op: 'remove', path: 'members[colour eq "red"]' }]), 'invalidPath');
+  });
+
+  test('removing a required attribute is invalidValue', async () => {
+    await rejects(patchUser(user(), { op: 'remove', path: 'userName' }), 'invalidValue', /userName/);
+    await rejects(patchUser(user(), { op: 'replace', path: 'userName', value: null }), 'invalidValue', /userName/);
+    await rejects(patch(GROUP_RESOURCE_TYPE, group(), [{ op: 'replace', value: { displayName: '' } }]), 'invalidValue', /displayName/);
+  });
+
   test('wrongly typed values are invalidValue', async () => {
     await rejects(patchUser(user(), { op: 'replace', path: 'active', value: 'yes' }), 'invalidValue');
     await rejects(patchUser(user(), { op: 'replace', path: 'userName', value: 5 }), 'invalidValue');

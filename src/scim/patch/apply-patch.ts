@@ -2,6 +2,8 @@ import { badRequest, ScimError } from '../../domain/errors.ts';
 import type { Filter } from '../filter/ast.ts';
 import { matchesElement } from '../filter/evaluate-filter.ts';
 import { parsePatchPath } from '../filter/parse-path.ts';
+import { checkValueFilter } from '../filter/resolve-filter.ts';
+import { checkRequired } from '../resource-input/check-required.ts';
 import { isPlainObject } from '../resource-input/coerce-value.ts';
 import { findExtension, refreshSchemas } from '../resource-input/resource-schemas.ts';
 import { sameValue } from '../resource-input/same-value.ts';
@@ -12,7 +14,6 @@ import { applyAttributeOperation } from './attribute-operation.ts';
 import { MemberDeltaBuilder, type MemberDelta } from './member-delta.ts';
 import { applyMemberOperation } from './member-operation.ts';
 import { parsePatchRequest, type PatchOpName, type PatchOperation } from './patch-request.ts';
-import { coerceFilterBooleans } from './value-filter.ts';
 
 export type { MemberDelta } from './member-delta.ts';
 
@@ -64,6 +65,16 @@ async function applyExtension(context: Context, step: Step, extension: SchemaDef
   }
 }
 
+/** A value filter naming unknown sub-attributes makes the PATH invalid (RFC 7644 §3.5.2: invalidPath). */
+function checkPathFilter(filter: Filter, parent: ResolvedAttribute, text: string): void {
+  try {
+    checkValueFilter(filter, parent);
+  } catch (error) {
+    if (error instanceof ScimError) throw badRequest('invalidPath', `Invalid path ${JSON.stringify(text)}: ${error.message}`);
+    throw error;
+  }
+}
+
 async function applyAtPath(context: Context, step: Step): Promise<void> {
   const { type } = context;
   const extension = findExtension(type, step.path);
@@ -72,7 +83,8 @@ async function applyAtPath(context: Context, step: Step): Promise<void> {
   const resolved = resolveAttribute(type, path.sub === undefined ? path.attr : { ...path.attr, sub: path.sub });
   if (!resolved) throw badRequest('invalidPath', `'${step.path}' is not an attribute of ${type.name}`);
   const parent: ResolvedAttribute = { schema: resolved.schema, def: resolved.def, common: resolved.common };
-  const filter = path.filter && coerceFilterBooleans(path.filter, parent);
+  const filter = path.filter;
+  if (filter) checkPathFilter(filter, parent, step.path);
   if (isMembers(type, resolved)) {
     const matches = (f: Filter, element: unknown) => matchesElement(f, element, parent, type);
     const target = { ...(filter && { filter }), ...(resolved.sub && { sub: resolved.sub.name }) };
@@ -138,6 +150,7 @@ export async function applyPatch(
     }
   }
   refreshSchemas(type, context.data);
+  checkRequired(type, context.data);
   const members = context.delta.build();
   return { data: context.data, ...(members && { members }), changed: members !== undefined || !sameValue(data, context.data) };
 }

@@ -1,12 +1,12 @@
 import { badRequest } from '../../domain/errors.ts';
 import type { Filter } from '../filter/ast.ts';
-import { assertSinglePrimary, coerceValue, elementDef, isPlainObject, isReferenceAttribute } from '../resource-input/coerce-value.ts';
+import { assertSinglePrimary, coerceElement, coerceValue, isPlainObject, isReferenceAttribute } from '../resource-input/coerce-value.ts';
 import { attributeHolder } from '../resource-input/resource-schemas.ts';
 import { sameValue } from '../resource-input/same-value.ts';
 import type { AttributeDef, ResourceTypeDef } from '../schema/attribute.ts';
 import { findAttribute, type ResolvedAttribute } from '../schema/resolve-attribute.ts';
 import type { PatchOpName } from './patch-request.ts';
-import { elementFromFilter } from './value-filter.ts';
+import { elementFromFilter } from './element-from-filter.ts';
 
 type Json = Record<string, unknown>;
 
@@ -99,7 +99,7 @@ function subValue(step: Step, sub: AttributeDef, current: unknown): unknown {
   if (coerced === undefined) delete element[sub.name];
   else element[sub.name] = coerced;
   // Re-coercing drops an emptied object, and a reference left without its `value`.
-  return coerceValue(elementDef(def), element, label);
+  return def.multiValued ? coerceElement(def, element, label) : coerceValue(def, element, label);
 }
 
 /**
@@ -111,7 +111,7 @@ function patchElements(step: Step, current: unknown, matched: (element: unknown)
   const { op, def, sub, value, label } = step;
   const list = Array.isArray(current) ? [...current] : [];
   let hits = list.flatMap((e, i) => (matched(e) ? [i] : []));
-  const incoming = op === 'remove' ? undefined : coerceValue(sub ?? elementDef(def), value, label);
+  const incoming = op === 'remove' ? undefined : sub ? coerceValue(sub, value, label) : coerceElement(def, value, label);
   if (op === 'add' && incoming === undefined) return current;
   if (incoming === undefined) {
     if (hits.length === 0) {

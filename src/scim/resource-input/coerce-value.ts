@@ -5,9 +5,6 @@ import { findAttribute } from '../schema/resolve-attribute.ts';
 export const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The definition of one element of a multi-valued attribute. */
-export const elementDef = (def: AttributeDef): AttributeDef => (def.multiValued ? { ...def, multiValued: false } : def);
-
 /**
  * A single-valued complex attribute with a `value` sub-attribute is a reference to another
  * resource (the enterprise `manager`, RFC 7643 §4.3). Entra sends it as a plain id string, as an
@@ -61,8 +58,8 @@ function referenceShape(def: AttributeDef, value: unknown, label: string): unkno
   return value.length === 0 ? undefined : referenceShape(def, value[0], label);
 }
 
-function coerceComplex(def: AttributeDef, raw: unknown, label: string): Record<string, unknown> | undefined {
-  const value = isReferenceAttribute(def) ? referenceShape(def, raw, label) : raw;
+function coerceComplex(def: AttributeDef, raw: unknown, label: string, reference: boolean): Record<string, unknown> | undefined {
+  const value = reference ? referenceShape(def, raw, label) : raw;
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) throw invalid(label, 'an object', value);
   const out: Record<string, unknown> = {};
@@ -75,7 +72,7 @@ function coerceComplex(def: AttributeDef, raw: unknown, label: string): Record<s
     const coerced = coerceValue(sub, item, `${label}.${sub.name}`);
     if (coerced !== undefined) out[sub.name] = coerced;
   }
-  if (isReferenceAttribute(def) && (out.value === undefined || out.value === '')) return undefined;
+  if (reference && (out.value === undefined || out.value === '')) return undefined;
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
@@ -95,10 +92,20 @@ export function coerceValue(def: AttributeDef, value: unknown, label: string = d
   if (value === null || value === undefined) return undefined;
   if (def.multiValued) {
     if (!Array.isArray(value)) throw invalid(label, 'an array', value);
-    const single = elementDef(def);
-    const elements = value.map((item, i) => coerceValue(single, item, `${label}[${i}]`)).filter((e) => e !== undefined);
+    const elements = value.map((item, i) => coerceElement(def, item, `${label}[${i}]`)).filter((e) => e !== undefined);
     assertSinglePrimary(elements, label);
     return elements.length > 0 ? elements : undefined;
   }
-  return def.type === 'complex' ? coerceComplex(def, value, label) : coerceSimple(def, value, label);
+  return def.type === 'complex' ? coerceComplex(def, value, label, isReferenceAttribute(def)) : coerceSimple(def, value, label);
+}
+
+/**
+ * One element of the multi-valued attribute `def`, like coerceValue. Elements are never
+ * references in the `manager` sense: an email given as a bare string is invalid, not `{value}`.
+ */
+export function coerceElement(def: AttributeDef, value: unknown, label: string = def.name): unknown {
+  if (value === null || value === undefined) return undefined;
+  if (def.type !== 'complex') return coerceSimple(def, value, label);
+  if (!isPlainObject(value)) throw invalid(label, 'an object', value);
+  return coerceComplex(def, value, label, false);
 }

@@ -1,10 +1,11 @@
 import type { AttrPath } from '../filter/ast.ts';
 import { badRequest } from '../../domain/errors.ts';
-import type { AttributeDef, ResourceTypeDef, SchemaDef } from '../schema/attribute.ts';
+import type { AttributeDef, ResourceTypeDef } from '../schema/attribute.ts';
 import { canonicalPath, findKey, resolveAttribute } from '../schema/resolve-attribute.ts';
 import { coerceValue, isPlainObject } from './coerce-value.ts';
 import { parseMembers, type MemberInput } from './member-input.ts';
-import { attributeHolder, findExtension, refreshSchemas } from './resource-schemas.ts';
+import { checkRequired } from './check-required.ts';
+import { attributeHolder, findExtension, refreshSchemas, schemaHolder } from './resource-schemas.ts';
 import { sameValue } from './same-value.ts';
 
 /** Group `members` are stored as member rows, not in `data`; see extractMembers. */
@@ -39,40 +40,13 @@ function readSchemas(value: unknown): void {
   }
 }
 
-function schemasInUse(type: ResourceTypeDef, data: Record<string, unknown>): SchemaDef[] {
-  return [type.schema, ...type.extensions.map((e) => e.schema).filter((s) => isPlainObject(data[s.id]))];
-}
-
-function holderIn(data: Record<string, unknown>, type: ResourceTypeDef, schema: SchemaDef): Record<string, unknown> | undefined {
-  if (schema.id === type.schema.id) return data;
-  const holder = data[schema.id];
-  return isPlainObject(holder) ? holder : undefined;
-}
-
-/** Required attributes (RFC 7643 §2.2) and required extensions (§6) must be present and non-empty. */
-function checkRequired(type: ResourceTypeDef, data: Record<string, unknown>): void {
-  for (const extension of type.extensions) {
-    if (extension.required && !isPlainObject(data[extension.schema.id])) {
-      throw badRequest('invalidValue', `Schema extension '${extension.schema.id}' is required for ${type.name}`);
-    }
-  }
-  for (const schema of schemasInUse(type, data)) {
-    const holder = holderIn(data, type, schema) ?? {};
-    for (const def of schema.attributes) {
-      if (!def.required || def.mutability === 'readOnly' || isMembers(type, def, false)) continue;
-      const value = holder[def.name];
-      if (value === undefined || value === '') throw badRequest('invalidValue', `Attribute '${def.name}' is required for ${type.name}`);
-    }
-  }
-}
-
 /**
  * RFC 7644 §3.5.1: an immutable attribute that already has a value must be sent unchanged (else
  * 400 mutability); one left out of the PUT keeps its value, since it cannot be cleared.
  */
 function keepImmutable(type: ResourceTypeDef, data: Record<string, unknown>, existing: Record<string, unknown>): void {
   for (const schema of [type.schema, ...type.extensions.map((e) => e.schema)]) {
-    const before = holderIn(existing, type, schema);
+    const before = schemaHolder(type, existing, schema);
     if (!before) continue;
     for (const def of schema.attributes) {
       if (def.mutability !== 'immutable' || before[def.name] === undefined) continue;

@@ -43,3 +43,10 @@ export function refreshSchemas(type: ResourceTypeDef, data: Record<string, unkno
   }
   data.schemas = schemas;
 }
+
+/** The object holding `schema`'s attributes in `data`: `data` itself for the core schema. */
+export function schemaHolder(type: ResourceTypeDef, data: Record<string, unknown>, schema: SchemaDef): Record<string, unknown> | undefined {
+  if (schema.id === type.schema.id) return data;
+  const holder = data[schema.id];
+  return isPlainObject(holder) ? holder : undefined;
+}
