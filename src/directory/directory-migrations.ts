@@ -68,7 +68,9 @@ const directory = (dialect: SqlDialect): Migration => ({
       .addPrimaryKeyConstraint('users_pk', ['tenant_id', 'id'])
       .addUniqueConstraint('users_tenant_user_name_lc', ['tenant_id', 'user_name_lc'])
       .execute();
-    await db.schema.createIndex('users_tenant_external_id').on('users').columns(['tenant_id', 'external_id']).execute();
+    // id is part of the key so that `externalId eq` pages come out of the index already in id order;
+    // without it SQLite prefers walking the primary key in id order and filtering every row.
+    await db.schema.createIndex('users_tenant_external_id').on('users').columns(['tenant_id', 'external_id', 'id']).execute();
 
     await db.schema
       .createTable('groups')
@@ -84,7 +86,7 @@ const directory = (dialect: SqlDialect): Migration => ({
       .addPrimaryKeyConstraint('groups_pk', ['tenant_id', 'id'])
       .addUniqueConstraint('groups_tenant_display_name_lc', ['tenant_id', 'display_name_lc'])
       .execute();
-    await db.schema.createIndex('groups_tenant_external_id').on('groups').columns(['tenant_id', 'external_id']).execute();
+    await db.schema.createIndex('groups_tenant_external_id').on('groups').columns(['tenant_id', 'external_id', 'id']).execute();
 
     // Group and member ids are server-generated UUIDs, unique across tenants; tenant_id is kept
     // on every row so that each query still states its tenant.

@@ -42,7 +42,7 @@ export class KyselyDirectoryView implements DirectoryView {
   async usersInGroup(tenantId: string, groupId: string): Promise<string[]> {
     const { rows } = await sql<{ member_id: string }>`
       WITH RECURSIVE nested(group_id) AS (
-        SELECT CAST(${groupId} AS text)
+        SELECT g.id FROM groups AS g WHERE g.tenant_id = ${tenantId} AND g.id = ${groupId}
         UNION
         SELECT m.member_id FROM group_members AS m JOIN nested AS n ON m.group_id = n.group_id
         WHERE m.tenant_id = ${tenantId} AND m.member_type = 'Group'

@@ -34,6 +34,8 @@ function cachingDatabase(db: BetterSqlite3.Database, onClose: () => void): Sqlit
     },
     close() {
       cache.clear();
+      // Lets the planner keep statistics current for the next start (SQLite's advice for closing).
+      db.pragma('optimize');
       db.close();
       onClose();
     },

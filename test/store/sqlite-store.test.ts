@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { CompiledQuery } from 'kysely';
+import { directoryMigrations } from '../../src/directory/directory-migrations.ts';
+import { dialectSql } from '../../src/directory/dialect-sql.ts';
+import { compileFilter } from '../../src/directory/filter-sql.ts';
+import { KyselyResourceStore } from '../../src/directory/kysely-resource-store.ts';
+import { openDatabase } from '../../src/directory/open-database.ts';
+import { parseFilter } from '../../src/scim/filter/parse-filter.ts';
+import { USER_RESOURCE_TYPE } from '../../src/scim/schema/resource-types.ts';
+import { runStoreContract } from './store-contract.ts';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'rolecall-store-'));
+const openIn = (dataDir: string) => openDatabase({ store: 'sqlite', dataDir, migrations: [directoryMigrations] });
+const context = { requestId: 'r', tenantId: 't', tokenId: null, clientAddress: null, method: 'POST', path: '/Users' };
+
+runStoreContract('sqlite', async () => {
+  const dataDir = tempDir();
+  const database = await openIn(dataDir);
+  return {
+    database,
+    cleanup: async () => {
+      await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('sqlite data folder', () => {
+  it('refuses a second open of the same folder while the first is open, then reopens with the data', async () => {
+    const dataDir = tempDir();
+    try {
+      const first = await openIn(dataDir);
+      const store = new KyselyResourceStore(first, []);
+      const id = randomUUID();
+      await store.write(context, (w) => w.insert('User', 't', { id, data: { userName: 'alice' } }));
+
+      await assert.rejects(openIn(dataDir), (error: Error) => {
+        assert.match(error.message, /in use by another Rolecall process \(pid \d+/);
+        return true;
+      });
+      await first.close();
+
+      const second = await openIn(dataDir);
+      assert.equal((await new KyselyResourceStore(second, []).get('User', 't', id))?.data.userName, 'alice');
+      await second.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a SIGKILLed owner leaves no stale lock and loses no acknowledged write', async () => {
+    const dataDir = tempDir();
+    try {
+      const script = `
+        const { openDatabase } = await import(${JSON.stringify(new URL('../../src/directory/open-database.ts', import.meta.url).href)});
+        const { directoryMigrations } = await import(${JSON.stringify(new URL('../../src/directory/directory-migrations.ts', import.meta.url).href)});
+        const { KyselyResourceStore } = await import(${JSON.stringify(new URL('../../src/directory/kysely-resource-store.ts', import.meta.url).href)});
+        const db = await openDatabase({ store: 'sqlite', dataDir: process.argv[1], migrations: [directoryMigrations] });
+        const store = new KyselyResourceStore(db, []);
+        await store.write(${JSON.stringify(context)}, (w) => w.insert('User', 't', { id: 'acked', data: { userName: 'acked' } }));
+        process.stdout.write('committed\\n');
+        setInterval(() => {}, 1000);
+      `;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('committed') && resolve());
+        child.on('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+      });
+      await assert.rejects(openIn(dataDir), /in use by another Rolecall process/);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+
+      const reopened = await openIn(dataDir);
+      assert.equal((await new KyselyResourceStore(reopened, []).get('User', 't', 'acked'))?.data.userName, 'acked');
+      await reopened.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('userName eq and the default page use indexes, not table scans', async () => {
+    const dataDir = tempDir();
+    const database = await openIn(dataDir);
+    try {
+      const explain = async (text: string, parameters: readonly unknown[]) => {
+        const { rows } = await database.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${text}`, [...parameters]));
+        return rows.map((r) => r.detail).join(' | ');
+      };
+      const compiled = (filter: string) =>
+        database.db
+          .selectFrom('users as r')
+          .selectAll()
+          .where('r.tenant_id', '=', 't')
+          .where(compileFilter(parseFilter(filter), USER_RESOURCE_TYPE, 'User', dialectSql('sqlite')))
+          .orderBy('r.id')
+          .limit(100)
+          .compile();
+      // The unique constraint's index is SQLite's autoindex; what matters is the key it searches.
+      for (const [filter, search] of [
+        ['userName eq "Alice"', /SEARCH r USING INDEX \w+ \(tenant_id=\? AND user_name_lc=\?\)/],
+        ['userName sw "ali"', /SEARCH r USING INDEX \w+ \(tenant_id=\? AND user_name_lc>\? AND user_name_lc<\?\)/],
+        ['externalId eq "x"', /SEARCH r USING INDEX users_tenant_external_id \(tenant_id=\? AND external_id=\?\)/],
+      ] as const) {
+        const q = compiled(filter);
+        const detail = await explain(q.sql, q.parameters);
+        assert.match(detail, search, `${filter}: ${detail}`);
+        assert.doesNotMatch(detail, /SCAN r\b(?! USING)/, `${filter}: ${detail}`);
+      }
+      const page = database.db.selectFrom('users as r').selectAll().where('r.tenant_id', '=', 't').orderBy('r.id').limit(100).compile();
+      const detail = await explain(page.sql, page.parameters);
+      assert.match(detail, /SEARCH r USING INDEX sqlite_autoindex_users_1 \(tenant_id=\?\)/, detail);
+      assert.doesNotMatch(detail, /TEMP B-TREE/, detail);
+    } finally {
+      await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

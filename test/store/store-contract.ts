@@ -1,0 +1,591 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import type { ChangeSink, Database } from '../../src/directory/database.ts';
+import { KyselyDirectoryView } from '../../src/directory/kysely-directory-view.ts';
+import { KyselyResourceStore } from '../../src/directory/kysely-resource-store.ts';
+import { KyselyTenantRepository } from '../../src/directory/kysely-tenant-repository.ts';
+import type { DirectoryChange, RequestContext } from '../../src/domain/directory-change.ts';
+import { ScimError } from '../../src/domain/errors.ts';
+import { parseFilter } from '../../src/scim/filter/parse-filter.ts';
+import type { ListQuery, ResourceKind, StoredResource } from '../../src/scim/resource-store.ts';
+import { ENTERPRISE_USER_SCHEMA_ID } from '../../src/scim/schema/enterprise-user-schema.ts';
+import { GROUP_SCHEMA_ID } from '../../src/scim/schema/group-schema.ts';
+import { GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE } from '../../src/scim/schema/resource-types.ts';
+import { USER_SCHEMA_ID } from '../../src/scim/schema/user-schema.ts';
+
+export interface OpenedStore {
+  database: Database;
+  cleanup: () => Promise<void>;
+}
+
+export interface StoreContractOptions {
+  /** Case name -> why this store cannot run it. A skip without a reason is not allowed. */
+  skip?: Record<string, string>;
+}
+
+const context = (tenantId: string): RequestContext => ({
+  requestId: randomUUID(),
+  tenantId,
+  tokenId: null,
+  clientAddress: '127.0.0.1',
+  method: 'POST',
+  path: '/scim/v2/Users',
+});
+
+const newTenant = () => `tenant-${randomUUID()}`;
+
+async function scimError(promise: Promise<unknown>, status: number, scimType?: string): Promise<ScimError> {
+  const error = await promise.then(
+    () => assert.fail(`expected ScimError ${status}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ScimError, `expected a ScimError, got ${String(error)}`);
+  assert.equal(error.status, status, error.message);
+  if (scimType !== undefined) assert.equal(error.scimType, scimType);
+  return error;
+}
+
+/**
+ * One suite for every store (Hono's common.case.test.ts habit): each store's test file calls it
+ * with a function opening a fresh, migrated database. Cases share that database but each uses
+ * its own tenant, which doubles as a check of tenant isolation.
+ */
+export function runStoreContract(name: string, open: () => Promise<OpenedStore>, options: StoreContractOptions = {}): void {
+  describe(`store contract: ${name}`, () => {
+    let opened: OpenedStore | undefined;
+    let store: KyselyResourceStore;
+    const database = () => (opened as OpenedStore).database;
+
+    before(async () => {
+      opened = await open();
+      store = new KyselyResourceStore(opened.database, []);
+    });
+    after(async () => {
+      await opened?.cleanup();
+    });
+
+    const test = (caseName: string, fn: () => Promise<void>) => {
+      const reason = options.skip?.[caseName];
+      if (reason !== undefined) {
+        assert.ok(reason.trim().length > 0, `skipping "${caseName}" needs a written reason`);
+        it(caseName, { skip: `${name}: ${reason}` }, () => {});
+        return;
+      }
+      it(caseName, fn);
+    };
+
+    const insert = (tenantId: string, kind: ResourceKind, data: Record<string, unknown>, id: string = randomUUID()) =>
+      store.write(context(tenantId), (w) => w.insert(kind, tenantId, { id, data }));
+    const addUser = (tenantId: string, userName: string, extra: Record<string, unknown> = {}) =>
+      insert(tenantId, 'User', { schemas: [USER_SCHEMA_ID], userName, ...extra });
+    const addGroup = (tenantId: string, displayName: string, extra: Record<string, unknown> = {}) =>
+      insert(tenantId, 'Group', { schemas: [GROUP_SCHEMA_ID], displayName, ...extra });
+    const addMembers = (tenantId: string, groupId: string, members: StoredResource[]) =>
+      store.write(context(tenantId), (w) => w.addMembers(tenantId, groupId, members.map((m) => ({ value: m.id, type: m.kind }))));
+
+    const query = (kind: ResourceKind, extra: Partial<ListQuery> = {}): ListQuery => ({
+      startIndex: 1,
+      count: 1000,
+      schema: kind === 'User' ? USER_RESOURCE_TYPE : GROUP_RESOURCE_TYPE,
+      ...extra,
+    });
+    const userNames = async (tenantId: string, filter: string, extra: Partial<ListQuery> = {}) => {
+      const result = await store.list('User', tenantId, query('User', { filter: parseFilter(filter), ...extra }));
+      assert.equal(result.totalResults, result.resources.length);
+      return result.resources.map((r) => String(r.data.userName)).sort();
+    };
+
+    test('CRUD: insert, get, update, remove', async () => {
+      const t = newTenant();
+      const created = await addUser(t, 'alice', { displayName: 'Alice', emails: [{ value: 'alice@example.com', type: 'work' }] });
+      assert.equal(created.version, 1);
+      assert.match(created.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.equal(created.created, created.lastModified);
+
+      const read = await store.get('User', t, created.id);
+      assert.deepEqual(read, created);
+      assert.equal(await store.get('Group', t, created.id), undefined, 'a user is not a group');
+
+      const data = { ...created.data, displayName: 'Alice L.' };
+      const updated = await store.write(context(t), (w) => w.update('User', t, created.id, data));
+      assert.equal(updated.version, 2);
+      assert.equal(updated.created, created.created);
+      assert.ok(updated.lastModified >= created.lastModified);
+      assert.deepEqual(updated.data, data);
+      assert.deepEqual((await store.get('User', t, created.id))?.data, data);
+
+      assert.equal(await store.write(context(t), (w) => w.remove('User', t, created.id)), true);
+      assert.equal(await store.get('User', t, created.id), undefined);
+      assert.equal(await store.write(context(t), (w) => w.remove('User', t, created.id)), false);
+      await scimError(store.write(context(t), (w) => w.update('User', t, created.id, data)), 404);
+      await scimError(store.write(context(t), (w) => w.touch('User', t, created.id)), 404);
+    });
+
+    test('userName is unique per tenant, case-insensitively, enforced by the database', async () => {
+      const t = newTenant();
+      await addUser(t, 'alice');
+      await scimError(addUser(t, 'ALICE'), 409, 'uniqueness');
+      await scimError(addUser(t, 'Alice'), 409, 'uniqueness');
+      const bob = await addUser(t, 'bob');
+      await scimError(
+        store.write(context(t), (w) => w.update('User', t, bob.id, { ...bob.data, userName: 'aLiCe' })),
+        409,
+        'uniqueness',
+      );
+      // Two racing inserts of one name: exactly one wins, the other gets 409 (no pre-check race).
+      const results = await Promise.allSettled([addUser(t, 'carol'), addUser(t, 'CAROL')]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.equal((rejected.reason as ScimError).status, 409);
+      assert.equal((await store.list('User', t, query('User'))).totalResults, 3);
+    });
+
+    test('group displayName is unique per tenant, case-insensitively', async () => {
+      const t = newTenant();
+      await addGroup(t, 'Admins');
+      await scimError(addGroup(t, 'admins'), 409, 'uniqueness');
+      const other = await addGroup(t, 'Readers');
+      await scimError(
+        store.write(context(t), (w) => w.update('Group', t, other.id, { ...other.data, displayName: 'ADMINS' })),
+        409,
+        'uniqueness',
+      );
+      await addGroup(newTenant(), 'Admins');
+    });
+
+    test('a failed write leaves nothing behind', async () => {
+      const t = newTenant();
+      await addUser(t, 'alice');
+      await scimError(
+        store.write(context(t), async (w) => {
+          await w.insert('User', t, { id: randomUUID(), data: { userName: 'bob' } });
+          await w.insert('User', t, { id: randomUUID(), data: { userName: 'ALICE' } });
+        }),
+        409,
+      );
+      assert.deepEqual(await userNames(t, 'userName pr'), ['alice']);
+    });
+
+    test('tenants are isolated', async () => {
+      const t1 = newTenant();
+      const t2 = newTenant();
+      const a1 = await addUser(t1, 'alice', { title: 'one' });
+      const a2 = await addUser(t2, 'alice', { title: 'two' });
+      const g1 = await addGroup(t1, 'Admins');
+      await addGroup(t2, 'Admins');
+      await addMembers(t1, g1.id, [a1]);
+
+      assert.equal(await store.get('User', t2, a1.id), undefined);
+      assert.equal((await store.get('User', t2, a2.id))?.data.title, 'two');
+      assert.deepEqual(await userNames(t1, 'userName eq "alice"'), ['alice']);
+      const inT2 = await store.list('User', t2, query('User'));
+      assert.deepEqual(
+        inT2.resources.map((r) => r.id),
+        [a2.id],
+      );
+      assert.deepEqual(await store.members(t2, g1.id), []);
+      assert.deepEqual(await store.groupsOf(t2, a1.id), []);
+      assert.deepEqual([...(await store.resolveMembers(t2, [a1.id, a2.id]))], [[a2.id, 'User']]);
+      // Writes name their tenant too: another tenant's resources cannot be changed.
+      await scimError(store.write(context(t2), (w) => w.update('User', t2, a1.id, { userName: 'x' })), 404);
+      await scimError(store.write(context(t2), (w) => w.addMembers(t2, g1.id, [{ value: a2.id, type: 'User' }])), 404);
+      assert.equal(await store.write(context(t2), (w) => w.remove('User', t2, a1.id)), false);
+      assert.ok(await store.get('User', t1, a1.id));
+    });
+
+    test('update with expectedVersion: match succeeds, mismatch is 412', async () => {
+      const t = newTenant();
+      const user = await addUser(t, 'alice');
+      const v2 = await store.write(context(t), (w) => w.update('User', t, user.id, { ...user.data, title: 'a' }, 1));
+      assert.equal(v2.version, 2);
+      await scimError(
+        store.write(context(t), (w) => w.update('User', t, user.id, { ...user.data, title: 'b' }, 1)),
+        412,
+      );
+      assert.equal((await store.get('User', t, user.id))?.data.title, 'a');
+      await scimError(store.write(context(t), (w) => w.update('User', t, randomUUID(), user.data, 1)), 404);
+    });
+
+    describe('filters', () => {
+      const t = newTenant();
+      const ids: Record<string, string> = {};
+      let groupId = '';
+      const before0 = new Date(Date.now() - 60_000).toISOString();
+
+      before(async () => {
+        const people: [string, Record<string, unknown>][] = [
+          [
+            'alice',
+            {
+              displayName: 'Alice Liddell',
+              name: { givenName: 'Alice', familyName: 'Liddell' },
+              emails: [
+                { value: 'alice@example.com', type: 'work', primary: true },
+                { value: 'al@home.org', type: 'home' },
+              ],
+              title: 'Engineer',
+              active: true,
+              externalId: 'ext-A',
+              [ENTERPRISE_USER_SCHEMA_ID]: { employeeNumber: '100', department: 'R&D', manager: { value: 'bob-id' } },
+            },
+          ],
+          ['Bob', { emails: [{ value: 'bob@x.com', type: 'home' }], active: false, title: "O'Brien ' OR 1=1 --", externalId: 'ext-b', name: { familyName: 'Anders' } }],
+          ['carol_100%', { displayName: 'Carol \\ backslash', emails: [{ value: 'carol@example.com', type: 'work' }], title: '%', nickName: '', name: { familyName: 'Zed' } }],
+          ['Élodie', { displayName: 'ÅSA Öberg', title: '"; DROP TABLE users; --', emails: [] }],
+          ['eve', {}],
+        ];
+        for (const [userName, extra] of people) ids[userName] = (await addUser(t, userName, extra)).id;
+        groupId = (await addGroup(t, 'Admins')).id;
+        await store.write(context(t), (w) =>
+          w.addMembers(t, groupId, [
+            { value: ids.alice as string, type: 'User' },
+            { value: ids.Bob as string, type: 'User' },
+          ]),
+        );
+        await addGroup(t, 'Empty');
+      });
+
+      const cases: [string, string[]][] = [
+        ['userName eq "ALICE"', ['alice']],
+        ['userName eq "élodie"', ['Élodie']],
+        ['userName ne "alice"', ['Bob', 'carol_100%', 'eve', 'Élodie']],
+        ['userName sw "CAR"', ['carol_100%']],
+        ['userName ew "100%"', ['carol_100%']],
+        ['userName co "_"', ['carol_100%']],
+        ['userName co "%"', ['carol_100%']],
+        ['userName sw "a_i"', []],
+        ['userName co "e%e"', []],
+        ['userName sw "%"', []],
+        ['userName gt "c"', ['carol_100%', 'eve', 'Élodie']],
+        ['userName ge "bob"', ['Bob', 'carol_100%', 'eve', 'Élodie']],
+        ['userName lt "b"', ['alice']],
+        ['userName le "BOB"', ['Bob', 'alice']],
+        ['displayName co "åsa"', ['Élodie']],
+        ['displayName sw "ås"', ['Élodie']],
+        ['displayName co "\\\\"', ['carol_100%']],
+        ['displayName eq "alice liddell"', ['alice']],
+        ['displayName pr', ['alice', 'carol_100%', 'Élodie']],
+        ['title eq "O\'Brien \' OR 1=1 --"', ['Bob']],
+        ['title eq "\' OR 1=1 --"', []],
+        ['title co "\' OR 1=1 --"', ['Bob']],
+        ['title eq "\\"; DROP TABLE users; --"', ['Élodie']],
+        ['title eq "%"', ['carol_100%']],
+        ['title co "%"', ['carol_100%']],
+        ['title ew "--"', ['Bob', 'Élodie']],
+        ['title eq "engineer"', ['alice']],
+        ['title ne "Engineer"', ['Bob', 'carol_100%', 'eve', 'Élodie']],
+        ['title pr', ['Bob', 'alice', 'carol_100%', 'Élodie']],
+        ['not (title pr)', ['eve']],
+        ['title eq null', ['eve']],
+        ['nickName pr', []],
+        ['emails pr', ['Bob', 'alice', 'carol_100%']],
+        ['emails.value pr', ['Bob', 'alice', 'carol_100%']],
+        ['emails.value eq "ALICE@example.com"', ['alice']],
+        ['emails eq "bob@x.com"', ['Bob']],
+        ['emails co "example.com"', ['alice', 'carol_100%']],
+        ['emails.value ne "bob@x.com"', ['alice', 'carol_100%', 'eve', 'Élodie']],
+        ['emails.type eq "work"', ['alice', 'carol_100%']],
+        ['emails[type eq "work" and value co "@example.com"]', ['alice', 'carol_100%']],
+        ['emails[type eq "home" and value co "@example.com"]', []],
+        ['emails[type eq "work"].value eq "alice@example.com"', ['alice']],
+        ['emails[type eq "home"].value eq "alice@example.com"', []],
+        ['emails[primary eq true]', ['alice']],
+        ['emails[not (type eq "work")]', ['Bob', 'alice']],
+        ['emails[type eq "work" or type eq "home"] and not (userName eq "alice")', ['Bob', 'carol_100%']],
+        ['active eq false', ['Bob']],
+        ['active eq true', ['alice', 'carol_100%', 'eve', 'Élodie']],
+        ['active ne true', ['Bob']],
+        ['active eq "False"', ['Bob']],
+        ['name.givenName eq "alice"', ['alice']],
+        ['name pr', ['Bob', 'alice', 'carol_100%']],
+        ['name[givenName sw "Al" and familyName eq "liddell"]', ['alice']],
+        [`${ENTERPRISE_USER_SCHEMA_ID}:employeeNumber eq "100"`, ['alice']],
+        ['employeeNumber eq "100"', ['alice']],
+        [`${ENTERPRISE_USER_SCHEMA_ID}:department eq "r&d"`, ['alice']],
+        [`${ENTERPRISE_USER_SCHEMA_ID}:manager.value eq "bob-id"`, ['alice']],
+        [`${ENTERPRISE_USER_SCHEMA_ID}:manager pr`, ['alice']],
+        ['externalId eq "ext-A"', ['alice']],
+        ['externalId eq "EXT-A"', []],
+        ['externalId sw "ext-"', ['Bob', 'alice']],
+        ['externalId pr', ['Bob', 'alice']],
+        ['not (externalId eq "ext-A")', ['Bob', 'carol_100%', 'eve', 'Élodie']],
+        ['userName eq "alice" or userName eq "bob" and active eq true', ['alice']],
+        ['(userName eq "alice" or userName eq "bob") and active eq false', ['Bob']],
+        ['not (userName eq "alice" or userName eq "bob")', ['carol_100%', 'eve', 'Élodie']],
+        ['not userName eq "alice" and not userName eq "bob"', ['carol_100%', 'eve', 'Élodie']],
+        [`meta.created gt "${before0}"`, ['Bob', 'alice', 'carol_100%', 'eve', 'Élodie']],
+        ['meta.created lt "2000-01-01T00:00:00Z"', []],
+        ['meta.lastModified ge "2999-01-01T00:00:00+02:00"', []],
+        ['meta.resourceType eq "User"', ['Bob', 'alice', 'carol_100%', 'eve', 'Élodie']],
+        ['meta.resourceType eq "Group"', []],
+        ['groups.value pr', ['Bob', 'alice']],
+        ['groups.display eq "admins"', ['Bob', 'alice']],
+        ['groups[display eq "Admins" and type eq "direct"] and active eq true', ['alice']],
+      ];
+      for (const [filter, expected] of cases) {
+        test(`filter ${filter}`, async () => {
+          assert.deepEqual(await userNames(t, filter), [...expected].sort());
+        });
+      }
+
+      test('filter by id and by group membership id', async () => {
+        assert.deepEqual(await userNames(t, `id eq "${ids.alice}"`), ['alice']);
+        assert.deepEqual(await userNames(t, `groups.value eq "${groupId}"`), ['Bob', 'alice']);
+        assert.deepEqual(await userNames(t, `groups[value eq "${groupId}"]`), ['Bob', 'alice']);
+      });
+
+      test('injection-looking values are data: the tables are intact', async () => {
+        await userNames(t, 'userName eq "x\'); DROP TABLE users; --"');
+        await userNames(t, 'displayName co "\'||(SELECT 1)||\'"');
+        assert.equal((await store.list('User', t, query('User'))).totalResults, 5);
+      });
+
+      test('group filters: displayName, members', async () => {
+        const names = async (filter: string) =>
+          (await store.list('Group', t, query('Group', { filter: parseFilter(filter) }))).resources.map((r) => String(r.data.displayName)).sort();
+        assert.deepEqual(await names('displayName eq "ADMINS"'), ['Admins']);
+        assert.deepEqual(await names(`members.value eq "${ids.alice}"`), ['Admins']);
+        assert.deepEqual(await names(`members[value eq "${ids.alice}" and type eq "User"]`), ['Admins']);
+        assert.deepEqual(await names(`members[value eq "${ids.alice}" and type eq "Group"]`), []);
+        assert.deepEqual(await names('members pr'), ['Admins']);
+        assert.deepEqual(await names('not (members pr)'), ['Empty']);
+        assert.deepEqual(await names('members.display eq "bob"'), ['Admins']);
+        assert.deepEqual(await names('members eq "nobody"'), []);
+      });
+
+      test('unknown attributes and misapplied operators are 400 invalidFilter', async () => {
+        for (const filter of ['foo eq "x"', 'emails.foo eq "x"', 'active gt true', 'name eq "x"', `${ENTERPRISE_USER_SCHEMA_ID}:nope pr`]) {
+          await scimError(store.list('User', t, query('User', { filter: parseFilter(filter) })), 400, 'invalidFilter');
+        }
+      });
+
+      test('sortBy: ascending, descending, absent values last, ties by id', async () => {
+        const sorted = async (sortBy: string, sortOrder?: 'ascending' | 'descending') =>
+          (await store.list('User', t, query('User', { sortBy, ...(sortOrder && { sortOrder }) }))).resources.map((r) => String(r.data.userName));
+        assert.deepEqual(await sorted('userName'), ['alice', 'Bob', 'carol_100%', 'eve', 'Élodie']);
+        assert.deepEqual(await sorted('USERNAME', 'descending'), ['Élodie', 'eve', 'carol_100%', 'Bob', 'alice']);
+        // Resources without the attribute come last, in id order.
+        const byId = (names: string[]) => [...names].sort((a, b) => ((ids[a] as string) < (ids[b] as string) ? -1 : 1));
+        assert.deepEqual(await sorted('name.familyName'), ['Bob', 'alice', 'carol_100%', ...byId(['eve', 'Élodie'])]);
+        assert.deepEqual((await sorted('title')).slice(-1), ['eve']);
+        assert.deepEqual((await sorted('title', 'descending'))[0], 'eve');
+        assert.deepEqual(await sorted('externalId'), ['alice', 'Bob', ...byId(['carol_100%', 'eve', 'Élodie'])]);
+        assert.equal((await sorted('meta.created')).length, 5);
+        assert.deepEqual(await sorted(`${ENTERPRISE_USER_SCHEMA_ID}:employeeNumber`).then((r) => r[0]), 'alice');
+        await scimError(store.list('User', t, query('User', { sortBy: 'nope' })), 400, 'invalidValue');
+        await scimError(store.list('User', t, query('User', { sortBy: 'emails' })), 400, 'invalidValue');
+      });
+    });
+
+    test('paging: stable pages, accurate totalResults, count=0', async () => {
+      const t = newTenant();
+      for (let i = 0; i < 25; i += 1) await addUser(t, `user${String(i).padStart(2, '0')}`, { displayName: 'Same' });
+      const seen: string[] = [];
+      for (const startIndex of [1, 11, 21]) {
+        // All displayNames tie: the order comes from the id tie-breaker and must not shift.
+        const page = await store.list('User', t, query('User', { startIndex, count: 10, sortBy: 'displayName' }));
+        assert.equal(page.totalResults, 25);
+        assert.equal(page.resources.length, startIndex === 21 ? 5 : 10);
+        seen.push(...page.resources.map((r) => r.id));
+      }
+      assert.equal(new Set(seen).size, 25);
+      assert.deepEqual(seen, [...seen].sort());
+      const filtered = await store.list('User', t, query('User', { filter: parseFilter('userName sw "user1"'), startIndex: 2, count: 3 }));
+      assert.equal(filtered.totalResults, 10);
+      assert.equal(filtered.resources.length, 3);
+      const countOnly = await store.list('User', t, query('User', { count: 0 }));
+      assert.deepEqual(countOnly, { totalResults: 25, resources: [] });
+      assert.deepEqual(await store.list('User', t, query('User', { startIndex: 26, count: 10 })), { totalResults: 25, resources: [] });
+    });
+
+    test('membership: add, remove, clear, touch, members, groupsOf, resolveMembers', async () => {
+      const t = newTenant();
+      const alice = await addUser(t, 'alice');
+      const bob = await addUser(t, 'bob');
+      const admins = await addGroup(t, 'Admins');
+      const nested = await addGroup(t, 'Nested');
+
+      assert.deepEqual((await addMembers(t, admins.id, [alice, nested, alice])).sort(), [alice.id, nested.id].sort());
+      assert.deepEqual(await addMembers(t, admins.id, [alice, bob]), [bob.id]);
+      const members = await store.members(t, admins.id);
+      assert.deepEqual(
+        members.sort((a, b) => a.value.localeCompare(b.value)),
+        [
+          { value: alice.id, type: 'User', display: 'alice' },
+          { value: bob.id, type: 'User', display: 'bob' },
+          { value: nested.id, type: 'Group', display: 'Nested' },
+        ].sort((a, b) => a.value.localeCompare(b.value)),
+      );
+      assert.deepEqual(await store.groupsOf(t, alice.id), [{ value: admins.id, display: 'Admins' }]);
+      assert.deepEqual(await store.groupsOf(t, nested.id), [{ value: admins.id, display: 'Admins' }]);
+
+      const resolved = await store.resolveMembers(t, [alice.id, nested.id, 'missing', alice.id]);
+      assert.deepEqual(Object.fromEntries(resolved), { [alice.id]: 'User', [nested.id]: 'Group' });
+
+      assert.deepEqual(await store.write(context(t), (w) => w.removeMembers(t, admins.id, [bob.id, 'missing'])), [bob.id]);
+      assert.deepEqual(await store.write(context(t), (w) => w.removeMembers(t, admins.id, [bob.id])), []);
+      const touched = await store.write(context(t), (w) => w.touch('Group', t, admins.id));
+      assert.equal(touched.version, admins.version + 1);
+      assert.deepEqual(touched.data, admins.data);
+      assert.deepEqual((await store.write(context(t), (w) => w.clearMembers(t, admins.id))).sort(), [alice.id, nested.id].sort());
+      assert.deepEqual(await store.members(t, admins.id), []);
+      await scimError(store.write(context(t), (w) => w.addMembers(t, randomUUID(), [{ value: alice.id, type: 'User' }])), 404);
+    });
+
+    test('remove cascades memberships and moves the groups\' versions', async () => {
+      const t = newTenant();
+      const alice = await addUser(t, 'alice');
+      const bob = await addUser(t, 'bob');
+      const parent = await addGroup(t, 'Parent');
+      const child = await addGroup(t, 'Child');
+      await addMembers(t, parent.id, [alice, child]);
+      await addMembers(t, child.id, [bob]);
+
+      assert.equal(await store.write(context(t), (w) => w.remove('User', t, alice.id)), true);
+      assert.deepEqual(
+        (await store.members(t, parent.id)).map((m) => m.value),
+        [child.id],
+      );
+      assert.ok(((await store.get('Group', t, parent.id)) as StoredResource).version > parent.version);
+
+      assert.equal(await store.write(context(t), (w) => w.remove('Group', t, child.id)), true);
+      assert.deepEqual(await store.members(t, parent.id), []);
+      assert.deepEqual(await store.groupsOf(t, bob.id), []);
+      const rows = await database().db.selectFrom('group_members').select('member_id').where('tenant_id', '=', t).execute();
+      assert.deepEqual(rows, []);
+    });
+
+    test('50 concurrent member-add writes to one group: 50 members, 50 version bumps', async () => {
+      const t = newTenant();
+      const group = await addGroup(t, 'Busy');
+      const users: StoredResource[] = [];
+      for (let i = 0; i < 50; i += 1) users.push(await addUser(t, `u${i}`));
+      await Promise.all(
+        users.map((user) =>
+          store.write(context(t), async (w) => {
+            const added = await w.addMembers(t, group.id, [{ value: user.id, type: 'User' }]);
+            assert.deepEqual(added, [user.id]);
+            await w.touch('Group', t, group.id);
+          }),
+        ),
+      );
+      assert.equal((await store.members(t, group.id)).length, 50);
+      assert.equal((await store.get('Group', t, group.id))?.version, 1 + 50);
+    });
+
+    test('change sinks run inside the write transaction; a failing sink rolls it back', async () => {
+      const t = newTenant();
+      const seen: { change: DirectoryChange; visible: boolean; context: RequestContext }[] = [];
+      const recording: ChangeSink = {
+        async record(tx, dialect, ctx, change) {
+          assert.equal(dialect, database().dialect);
+          // The sink's executor is the write's transaction: it sees the uncommitted user.
+          const userId = change.kind === 'user.created' ? change.userId : '';
+          const row = await tx.selectFrom('users').select('id').where('tenant_id', '=', t).where('id', '=', userId).executeTakeFirst();
+          seen.push({ change, visible: row !== undefined, context: ctx });
+          await sql`SELECT 1`.execute(tx);
+        },
+      };
+      const withSink = new KyselyResourceStore(database(), [recording]);
+      const ctx = context(t);
+      const alice = await withSink.write(ctx, async (w) => {
+        const user = await w.insert('User', t, { id: randomUUID(), data: { userName: 'alice' } });
+        await w.emit({ kind: 'user.created', tenantId: t, userId: user.id, userName: 'alice', active: true });
+        return user;
+      });
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]?.visible, true);
+      assert.equal(seen[0]?.context, ctx);
+
+      const failing: ChangeSink = {
+        async record(tx) {
+          await tx.insertInto('group_members').values({ tenant_id: t, group_id: 'g', member_id: 'm', member_type: 'User' }).execute();
+          throw new Error('outbox is full');
+        },
+      };
+      const broken = new KyselyResourceStore(database(), [recording, failing]);
+      await assert.rejects(
+        broken.write(context(t), async (w) => {
+          await w.update('User', t, alice.id, { userName: 'alice2' });
+          const bob = await w.insert('User', t, { id: randomUUID(), data: { userName: 'bob' } });
+          await w.emit({ kind: 'user.created', tenantId: t, userId: bob.id, userName: 'bob', active: true });
+        }),
+        /outbox is full/,
+      );
+      assert.deepEqual(await userNames(t, 'userName pr'), ['alice']);
+      assert.equal((await store.get('User', t, alice.id))?.version, 1);
+      const orphan = await database().db.selectFrom('group_members').select('member_id').where('tenant_id', '=', t).execute();
+      assert.deepEqual(orphan, [], "the failing sink's own write is rolled back too");
+    });
+
+    test('DirectoryView: user, nested groups flattened with a cycle, user ids, tenant ids', async () => {
+      const t = newTenant();
+      const view = new KyselyDirectoryView(database());
+      const u = await addUser(t, 'u', { externalId: 'x-u' });
+      const v = await addUser(t, 'v', { active: false });
+      const outsider = await addUser(t, 'outsider');
+      const a = await addGroup(t, 'A', { externalId: 'x-a' });
+      const b = await addGroup(t, 'B');
+      const c = await addGroup(t, 'C');
+      await addGroup(t, 'Unrelated');
+      await addMembers(t, a.id, [b, v]);
+      await addMembers(t, b.id, [c]);
+      await addMembers(t, c.id, [a, u]); // A -> B -> C -> A
+
+      assert.deepEqual(await view.user(t, u.id), { tenantId: t, id: u.id, userName: 'u', externalId: 'x-u', active: true });
+      assert.equal((await view.user(t, v.id))?.active, false);
+      assert.equal(await view.user(newTenant(), u.id), undefined);
+
+      const groups = await view.groupsOfUser(t, u.id);
+      assert.deepEqual(groups.map((g) => g.displayName).sort(), ['A', 'B', 'C']);
+      assert.deepEqual(groups.find((g) => g.id === a.id), { tenantId: t, id: a.id, displayName: 'A', externalId: 'x-a' });
+      assert.deepEqual((await view.groupsOfUser(t, v.id)).map((g) => g.displayName).sort(), ['A', 'B', 'C']);
+      assert.deepEqual(await view.groupsOfUser(t, outsider.id), []);
+      assert.deepEqual(await view.usersInGroup(t, a.id), [u.id, v.id].sort());
+      assert.deepEqual(await view.usersInGroup(t, c.id), [u.id, v.id].sort());
+      assert.deepEqual(await view.usersInGroup(newTenant(), a.id), []);
+
+      const all = [u.id, v.id, outsider.id].sort();
+      assert.deepEqual(await view.userIds(t, null, 2), all.slice(0, 2));
+      assert.deepEqual(await view.userIds(t, all[1] as string, 2), all.slice(2));
+      assert.ok((await view.tenantIds()).includes(t));
+    });
+
+    test('tenants and API tokens', async () => {
+      const repo = new KyselyTenantRepository(database());
+      const before1 = await repo.countTenants();
+      const name = `acme-${randomUUID()}`;
+      const tenant = await repo.createTenant({ name, jwtIssuer: 'https://issuer' });
+      assert.equal(tenant.jwtIssuer, 'https://issuer');
+      assert.equal(tenant.jwtAudience, null);
+      assert.deepEqual(await repo.getTenant(tenant.id), tenant);
+      assert.deepEqual(await repo.getTenantByName(name), tenant);
+      assert.equal(await repo.getTenantByName(`${name}-no`), undefined);
+      assert.equal(await repo.countTenants(), before1 + 1);
+      assert.ok((await repo.listTenants()).some((x) => x.id === tenant.id));
+      await assert.rejects(repo.createTenant({ name }));
+
+      const updated = await repo.updateTenant(tenant.id, { jwtAudience: 'api://rolecall', jwks: '/keys.json' });
+      assert.deepEqual(updated, { ...tenant, jwtAudience: 'api://rolecall', jwks: '/keys.json' });
+      assert.equal((await repo.updateTenant(tenant.id, { jwtIssuer: null })).jwtIssuer, null);
+      await scimError(repo.updateTenant(randomUUID(), { jwks: null }), 404);
+
+      const hash = randomUUID().replaceAll('-', '');
+      const token = await repo.createToken({ tenantId: tenant.id, name: 'entra', hash, expiresAt: null });
+      assert.deepEqual(await repo.findTokenByHash(hash), token);
+      assert.equal(await repo.findTokenByHash('nope'), undefined);
+      await assert.rejects(repo.createToken({ tenantId: tenant.id, name: 'dup', hash, expiresAt: null }));
+      assert.deepEqual(await repo.listTokens(tenant.id), [token]);
+      assert.ok((await repo.listTokens()).some((x) => x.id === token.id));
+      await repo.touchToken(token.id, '2030-01-01T00:00:00.000Z');
+      const revoked = await repo.revokeToken(token.id);
+      assert.equal(revoked?.lastUsedAt, '2030-01-01T00:00:00.000Z');
+      assert.ok(revoked?.revokedAt);
+      assert.equal((await repo.revokeToken(token.id))?.revokedAt, revoked.revokedAt);
+      assert.equal(await repo.revokeToken(randomUUID()), undefined);
+      assert.deepEqual(await repo.findTokenByHash(hash), revoked);
+    });
+  });
+}
