@@ -13,7 +13,7 @@ import { canonicalPath, resolveAttribute, type ResolvedAttribute } from '../sche
 import { applyAttributeOperation } from './attribute-operation.ts';
 import { MemberDeltaBuilder, type MemberDelta } from './member-delta.ts';
 import { applyMemberOperation } from './member-operation.ts';
-import { parsePatchRequest, type PatchOpName, type PatchOperation } from './patch-request.ts';
+import { parsePatchRequest, type PatchOperation } from './patch-request.ts';
 
 export type { MemberDelta } from './member-delta.ts';
 
@@ -42,12 +42,8 @@ interface Context {
   loadMembers: () => Promise<MemberRef[]>;
 }
 
-interface Step {
-  op: PatchOpName;
-  path: string;
-  hasValue: boolean;
-  value: unknown;
-}
+/** One operation with a path; a path-less one is split into one step per value key. */
+type Step = PatchOperation & { path: string };
 
 const isMembers = (type: ResourceTypeDef, resolved: ResolvedAttribute) =>
   type.name === 'Group' && !resolved.common && resolved.def.name === 'members';
@@ -88,7 +84,7 @@ async function applyAtPath(context: Context, step: Step): Promise<void> {
   if (isMembers(type, resolved)) {
     const matches = (f: Filter, element: unknown) => matchesElement(f, element, parent, type);
     const target = { ...(filter && { filter }), ...(resolved.sub && { sub: resolved.sub.name }) };
-    return applyMemberOperation({ op: step.op, hasValue: step.hasValue, value: step.value }, target, { delta: context.delta, loadMembers: context.loadMembers, matches });
+    return applyMemberOperation(step.op, step.value, target, { delta: context.delta, loadMembers: context.loadMembers, matches });
   }
   const ownId = resolved.common && resolved.def.name === 'id' && !filter && !resolved.sub && step.op !== 'remove';
   if (ownId && (context.id === undefined || step.value === context.id)) return;
@@ -113,7 +109,7 @@ async function applyToResource(context: Context, operation: PatchOperation): Pro
   }
   for (const [key, value] of Object.entries(operation.value)) {
     if (key.toLowerCase() === 'schemas') continue;
-    await applyAtPath(context, { op: operation.op, path: key, hasValue: true, value });
+    await applyAtPath(context, { op: operation.op, path: key, value });
   }
 }
 
@@ -143,7 +139,7 @@ export async function applyPatch(
   for (const [index, operation] of operations.entries()) {
     try {
       if (operation.path === undefined) await applyToResource(context, operation);
-      else await applyAtPath(context, { op: operation.op, path: operation.path, hasValue: operation.hasValue, value: operation.value });
+      else await applyAtPath(context, { ...operation, path: operation.path });
     } catch (error) {
       if (error instanceof ScimError) throw new ScimError(error.status, `Operations[${index}]: ${error.message}`, error.scimType);
       throw error;

@@ -3,7 +3,7 @@ import type { Filter } from '../filter/ast.ts';
 import { parseMembers } from '../resource-input/member-input.ts';
 import type { MemberRef } from '../resource-store.ts';
 import type { MemberDeltaBuilder } from './member-delta.ts';
-import type { PatchOperation } from './patch-request.ts';
+import type { PatchOpName } from './patch-request.ts';
 
 export interface MemberTarget {
   filter?: Filter;
@@ -50,21 +50,21 @@ const isEmpty = (value: unknown) => value === undefined || value === null || (Ar
  *   Reading RFC 7644 §3.5.2.2 literally would remove every member, a known destructive bug.
  * - remove with neither: every member leaves.
  */
-export async function applyMemberOperation(op: PatchOperation, target: MemberTarget, context: MemberContext): Promise<void> {
+export async function applyMemberOperation(op: PatchOpName, value: unknown, target: MemberTarget, context: MemberContext): Promise<void> {
   if (target.sub !== undefined) {
     throw badRequest('invalidPath', `'members.${target.sub}' cannot be patched: add or remove whole members`);
   }
-  if (op.op !== 'remove' && target.filter) {
-    throw badRequest('invalidPath', `A value filter on members is only supported with remove, not ${op.op}`);
+  if (op !== 'remove' && target.filter) {
+    throw badRequest('invalidPath', `A value filter on members is only supported with remove, not ${op}`);
   }
   const { delta } = context;
-  switch (op.op) {
+  switch (op) {
     case 'add':
-      if (!isEmpty(op.value)) delta.add(parseMembers(op.value));
+      if (!isEmpty(value)) delta.add(parseMembers(value));
       return;
     case 'replace':
       delta.clear();
-      if (!isEmpty(op.value)) delta.add(parseMembers(op.value));
+      if (!isEmpty(value)) delta.add(parseMembers(value));
       return;
     case 'remove': {
       if (target.filter) {
@@ -74,8 +74,8 @@ export async function applyMemberOperation(op: PatchOperation, target: MemberTar
         const filter = target.filter;
         return delta.remove(current.filter((m) => context.matches(filter, m)).map((m) => m.value));
       }
-      if (op.value === undefined || op.value === null) return delta.clear();
-      return delta.remove(parseMembers(op.value).map((m) => m.value));
+      if (value === undefined || value === null) return delta.clear();
+      return delta.remove(parseMembers(value).map((m) => m.value));
     }
   }
 }

@@ -12,8 +12,7 @@ export interface PatchOperation {
   op: PatchOpName;
   /** Absent (or empty) means the resource itself (RFC 7644 §3.5.2). */
   path?: string;
-  /** False when the operation carries no `value` member at all. */
-  hasValue: boolean;
+  /** Undefined when the operation carries no `value`. */
   value: unknown;
 }
 
@@ -35,16 +34,10 @@ function parseOperation(raw: unknown, index: number): PatchOperation {
   }
   const path = member(raw, 'path');
   if (path !== undefined && path !== null && typeof path !== 'string') throw badRequest('invalidPath', `${where}.path must be a string`);
-  const valueKey = findKey(raw, 'value');
-  const hasValue = valueKey !== undefined;
+  const value = member(raw, 'value');
   // RFC 7644 §3.5.2.1: "The operation MUST contain a 'value' member".
-  if (name === 'add' && !hasValue) throw badRequest('invalidSyntax', `${where}: add requires a "value"`);
-  return {
-    op: name as PatchOpName,
-    ...(typeof path === 'string' && path.trim() !== '' && { path: path.trim() }),
-    hasValue,
-    value: hasValue ? raw[valueKey] : undefined,
-  };
+  if (name === 'add' && value === undefined) throw badRequest('invalidSyntax', `${where}: add requires a "value"`);
+  return { op: name as PatchOpName, ...(typeof path === 'string' && path.trim() !== '' && { path: path.trim() }), value };
 }
 
 /**

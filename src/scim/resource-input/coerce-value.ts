@@ -51,15 +51,17 @@ function coerceSimple(def: AttributeDef, value: unknown, label: string): unknown
   }
 }
 
-function referenceShape(def: AttributeDef, value: unknown, label: string): unknown {
-  if (typeof value === 'string') return value === '' ? undefined : { value };
-  if (!Array.isArray(value)) return value;
-  if (value.length > 1) throw invalid(label, 'a single value', value);
-  return value.length === 0 ? undefined : referenceShape(def, value[0], label);
+/** A reference as an object: `"M1"` and `[{"value":"M1"}]` become `{"value":"M1"}`; "" and [] are unassigned. */
+function referenceShape(value: unknown, label: string): unknown {
+  const single = Array.isArray(value) ? value : [value];
+  if (single.length > 1) throw invalid(label, 'a single value', value);
+  const [item] = single;
+  if (typeof item === 'string') return item === '' ? undefined : { value: item };
+  return item;
 }
 
 function coerceComplex(def: AttributeDef, raw: unknown, label: string, reference: boolean): Record<string, unknown> | undefined {
-  const value = reference ? referenceShape(def, raw, label) : raw;
+  const value = reference ? referenceShape(raw, label) : raw;
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) throw invalid(label, 'an object', value);
   const out: Record<string, unknown> = {};
