@@ -309,16 +309,19 @@ export class AuditLog {
       if (stray) return bad(Number(stray.seq), `event inside the pruned range (checkpoint is seq ${checkpoint.seq})`);
     }
 
+    const fetch = (after: number) => {
+      const rows = this.db.selectFrom('audit_events').selectAll().where('seq', '>', after).orderBy('seq').limit(this.batchSize).execute() as Promise<Row[]>;
+      // A prefetch abandoned by an early return must not become an unhandled rejection; awaiting it still throws.
+      rows.catch(() => undefined);
+      return rows;
+    };
     // Set when the head is ahead of the rows read so far: the next read must reach it.
     let mustReach = 0;
+    let pending = fetch(lastSeq);
     for (;;) {
-      const rows = (await this.db
-        .selectFrom('audit_events')
-        .selectAll()
-        .where('seq', '>', lastSeq)
-        .orderBy('seq')
-        .limit(this.batchSize)
-        .execute()) as Row[];
+      const rows = await pending;
+      // On PostgreSQL the next batch is read while this one is hashed.
+      if (rows.length === this.batchSize) pending = fetch(Number(rows[rows.length - 1]!.seq));
       for (const row of rows) {
         const seq = Number(row.seq);
         if (seq !== lastSeq + 1) return bad(lastSeq + 1, `event missing (next stored event is seq ${seq})`);
@@ -354,6 +357,7 @@ export class AuditLog {
       const head = await this.head();
       if (head.seq > lastSeq) {
         mustReach = head.seq;
+        pending = fetch(lastSeq);
         continue;
       }
       if (head.seq < lastSeq) return bad(head.seq + 1, `event beyond the chain head (head records seq ${head.seq})`);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** The `prev_hash` of the first event ever written (seq 1). */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -23,7 +23,8 @@ export interface HashedFields {
  * hash = hex SHA-256 of the canonical JSON of all fields above. The object literal lists
  * the keys already in sorted order and every value is a string, number or null, so
  * JSON.stringify here yields exactly canonicalJson(fields) without sorting per event —
- * verify calls this a million times (a test pins the equivalence).
+ * verify calls this a million times (a test pins the equivalence). One-shot crypto.hash
+ * is about twice as fast as createHash for inputs this small.
  */
 export function eventHash(f: HashedFields): string {
   const text = JSON.stringify({
@@ -39,5 +40,5 @@ export function eventHash(f: HashedFields): string {
     type: f.type,
     userId: f.userId,
   });
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
