@@ -122,7 +122,12 @@ test('postgres target: drop specifics', { concurrency: false }, async (t) => {
       const login = `${h.token}_owner`;
       await create(login);
       const schema = `${h.token}_s`;
-      await admin((c) => c.query(`CREATE SCHEMA ${quoteIdent(schema)} AUTHORIZATION ${quoteIdent(login)}`), scratch.url);
+      const table = `${h.token}_owned`;
+      await admin(async (c) => {
+        await c.query(`CREATE SCHEMA ${quoteIdent(schema)} AUTHORIZATION ${quoteIdent(login)}`);
+        await c.query(`CREATE TABLE public.${quoteIdent(table)} (x int)`);
+        await c.query(`ALTER TABLE public.${quoteIdent(table)} OWNER TO ${quoteIdent(login)}`);
+      }, scratch.url);
       // A new schema owner needs CREATE on the database (ALTER SCHEMA ... OWNER rules apply to REASSIGN OWNED):
       // without it the drop is blocked (42501), locks instead and says so.
       const blocked = await target.apply({ op: 'drop', login });
@@ -137,6 +142,8 @@ test('postgres target: drop specifics', { concurrency: false }, async (t) => {
       assert.equal((await target.readAccount(login)).exists, false);
       const owner = await admin(async (c) => (await c.query('SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = $1', [schema])).rows[0]?.rolname, scratch.url);
       assert.equal(owner, h.graveyard);
+      const tableOwner = await admin(async (c) => (await c.query('SELECT tableowner FROM pg_tables WHERE tablename = $1', [table])).rows[0]?.tableowner, scratch.url);
+      assert.equal(tableOwner, h.graveyard, 'tables need no CREATE right for the new owner');
     });
 
     await t.test('a drop blocked by grants made by others locks instead and reports skipped', async () => {

@@ -75,6 +75,7 @@ export class MysqlTarget implements Target {
   readonly markerRole: string;
   readonly #sql: MysqlStatements;
   readonly #pool: Pool;
+  readonly #db: MysqlQueryable;
 
   constructor(name: string, options: MysqlTargetOptions) {
     this.name = name;
@@ -93,10 +94,7 @@ export class MysqlTarget implements Target {
       });
     });
     this.#pool = core.promise();
-  }
-
-  get #db(): MysqlQueryable {
-    return this.#pool;
+    this.#db = this.#pool;
   }
 
   async init(): Promise<void> {

@@ -60,6 +60,7 @@ export class PostgresTarget implements Target {
   readonly graveyardRole: string;
   readonly #url: string;
   readonly #pool: pg.Pool;
+  readonly #db: PgQueryable;
 
   constructor(name: string, options: PostgresTargetOptions) {
     this.name = name;
@@ -70,10 +71,7 @@ export class PostgresTarget implements Target {
     this.#pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 10_000 });
     // An idle pooled client whose server goes away must not crash the process; the next query fails instead.
     this.#pool.on('error', () => {});
-  }
-
-  get #db(): PgQueryable {
-    return this.#pool;
+    this.#db = this.#pool;
   }
 
   async init(): Promise<void> {
