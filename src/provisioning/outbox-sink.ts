@@ -11,12 +11,9 @@ import { targetsOfTenant } from './targets-of-tenant.ts';
  * target X" jobs inside the SCIM write's own transaction, so a change is acknowledged only with
  * its jobs committed.
  *
- * Group changes are expanded to users HERE, with a recursive query on `group_members` in the
- * same transaction, rather than deferred to a worker: at commit time the membership a deleted
- * group or a removed nested group had is still visible to this transaction (the store emits
- * the change before deleting member rows), whereas a worker running later would find it gone
- * and could never revoke what it granted. A full reconcile repairs anything missed.
- *
+ * Group changes are expanded to users HERE, with a recursive query on the directory tables in
+ * the same transaction, rather than deferred to a worker: the transaction sees exactly the
+ * membership the change was made against, and a removed nested group still has its members.
  * Every target of the change's tenant gets a job; a target the change does not affect gets an
  * empty plan when the job runs.
  */
@@ -26,48 +23,46 @@ export class OutboxSink implements ChangeSink {
   async record(tx: Kysely<any>, _dialect: SqlDialect, _context: RequestContext, change: DirectoryChange): Promise<void> {
     const targets = targetsOfTenant(this.policy(), change.tenantId).map((t) => t.name);
     if (targets.length === 0) return;
-    const userIds = await affectedUsers(tx, change);
-    const principals: Principal[] = [];
-    for (const userId of userIds) {
-      for (const target of targets) principals.push({ tenantId: change.tenantId, userId, target });
+    const tenantId = change.tenantId;
+    const forAllTargets = (userIds: string[]) => userIds.flatMap((userId) => targets.map((target): Principal => ({ tenantId, userId, target })));
+    switch (change.kind) {
+      case 'user.created':
+      case 'user.updated':
+      case 'user.deleted':
+        return enqueueJobs(tx, forAllTargets([change.userId]));
+      case 'group.created':
+        // A new group has no members yet; members arrive as a group.members change.
+        return;
+      case 'group.updated':
+        // A rename can change which mapping matches.
+        return enqueueJobs(tx, forAllTargets(await usersBelow(tx, tenantId, [change.groupId])));
+      case 'group.members':
+        return enqueueJobs(tx, forAllTargets(await membersAffected(tx, tenantId, [...change.added, ...change.removed])));
+      case 'group.deleted':
+        return enqueueJobs(tx, await deletedGroupPrincipals(tx, tenantId, change.groupId, targets));
     }
-    await enqueueJobs(tx, principals);
-  }
-}
-
-async function affectedUsers(tx: Kysely<any>, change: DirectoryChange): Promise<string[]> {
-  switch (change.kind) {
-    case 'user.created':
-    case 'user.updated':
-    case 'user.deleted':
-      return [change.userId];
-    case 'group.created':
-      // A new group has no members yet; members arrive as a group.members change.
-      return [];
-    case 'group.updated':
-    case 'group.deleted':
-      // A rename can change which mapping matches; a deletion takes the group's roles away.
-      return usersBelow(tx, change.tenantId, [change.groupId]);
-    case 'group.members':
-      return membersAffected(tx, change.tenantId, [...change.added, ...change.removed]);
   }
 }
 
 /**
- * Added or removed member ids may be users or groups. An id that has members of its own is a
- * group: its users are affected. Any other id is taken as a user (an empty nested group then
- * yields a job that finds no such user and does nothing).
+ * A deleted group's users lose its roles. If the store emitted the change before removing the
+ * group, its members are still readable. If the group is already gone (the store deletes its
+ * member rows with it), they are not: then every user with a login Rolecall made on each target
+ * is re-planned there. That is a superset of those affected (a user without an account cannot
+ * lose access), bounded, and group deletions are rare.
  */
+async function deletedGroupPrincipals(tx: Kysely<any>, tenantId: string, groupId: string, targets: string[]): Promise<Principal[]> {
+  const group = await tx.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', '=', groupId).executeTakeFirst();
+  if (group) return (await usersBelow(tx, tenantId, [groupId])).flatMap((userId) => targets.map((target) => ({ tenantId, userId, target })));
+  const accounts = await tx.selectFrom('accounts').select(['user_id', 'target']).where('tenant_id', '=', tenantId).where('target', 'in', targets).execute();
+  return accounts.map((a) => ({ tenantId, userId: String(a.user_id), target: String(a.target) }));
+}
+
+/** Added or removed members are users or groups; a group's users (nested included) are affected. */
 async function membersAffected(tx: Kysely<any>, tenantId: string, memberIds: string[]): Promise<string[]> {
   if (memberIds.length === 0) return [];
-  const groups = await tx
-    .selectFrom('group_members')
-    .select('group_id')
-    .distinct()
-    .where('tenant_id', '=', tenantId)
-    .where('group_id', 'in', memberIds)
-    .execute();
-  const groupIds = new Set(groups.map((g) => String(g.group_id)));
+  const groups = await tx.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', 'in', memberIds).execute();
+  const groupIds = new Set(groups.map((g) => String(g.id)));
   const users = memberIds.filter((id) => !groupIds.has(id));
   return [...new Set([...users, ...(await usersBelow(tx, tenantId, [...groupIds]))])];
 }

@@ -6,13 +6,13 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import type { Database, MigrationSet, SqlDialect } from '../../src/directory/database.ts';
+import { directoryMigrations } from '../../src/directory/directory-migrations.ts';
 import { jobMigrations } from '../../src/provisioning/job-migrations.ts';
 import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
 
 /**
  * Real store databases for the provisioning tests: SQLite in a temporary folder, PostgreSQL in a
- * scratch database. Both carry the job tables and a minimal directory (`group_members`), which
- * is all the outbox sink reads.
+ * scratch database, both migrated with the directory's and the provisioning module's migrations.
  */
 export interface TestStore {
   database: Database;
@@ -21,25 +21,10 @@ export interface TestStore {
   cleanup(): Promise<void>;
 }
 
-const minimalDirectory: MigrationSet = () => ({
-  '0000-test-group-members': {
-    async up(db) {
-      await db.schema
-        .createTable('group_members')
-        .addColumn('tenant_id', 'text', (c) => c.notNull())
-        .addColumn('group_id', 'text', (c) => c.notNull())
-        .addColumn('member_id', 'text', (c) => c.notNull())
-        .addColumn('member_type', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('group_members_pk', ['tenant_id', 'group_id', 'member_id'])
-        .execute();
-    },
-  },
-});
-
 export async function migrate(database: Database, sets: MigrationSet[]): Promise<void> {
   const migrations: Record<string, Migration> = Object.assign({}, ...sets.map((set) => set(database.dialect)));
   const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const { error } = await new Migrator({ db: database.db, provider }).migrateToLatest();
+  const { error } = await new Migrator({ db: database.db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) throw error;
 }
 
@@ -57,7 +42,7 @@ export async function sqliteStore(): Promise<TestStore> {
     return wrap(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
   };
   const database = open();
-  await migrate(database, [minimalDirectory, jobMigrations]);
+  await migrate(database, [directoryMigrations, jobMigrations]);
   const extra: Database[] = [];
   return {
     database,
@@ -79,7 +64,7 @@ export async function postgresStore(t: TestContext): Promise<TestStore | undefin
   const scratch = await scratchPostgresDatabase('rolecall_jobs');
   const open = () => wrap(new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: scratch.url, max: 8 }) }) }), 'postgres');
   const database = open();
-  await migrate(database, [minimalDirectory, jobMigrations]);
+  await migrate(database, [directoryMigrations, jobMigrations]);
   const extra: Database[] = [];
   return {
     database,
