@@ -349,6 +349,27 @@ describe('RFC 7644 §3.5.2 operations', () => {
     ]);
   });
 
+  test('a lone element added to a multi-valued attribute is read as an array of one', async () => {
+    const result = await patchUser(user(), { op: 'add', path: 'emails', value: { value: 'b@x', type: 'home' } });
+    assert.deepEqual(result.data.emails, [
+      { value: 'alice@contoso.com', type: 'work', primary: true },
+      { value: 'b@x', type: 'home' },
+    ]);
+  });
+
+  test('replace with a filter and no sub-attribute merges into the matching elements', async () => {
+    const result = await patchUser(user(), { op: 'replace', path: 'emails[type eq "work"]', value: { value: 'b@x' } });
+    assert.deepEqual(result.data.emails, [{ value: 'b@x', type: 'work', primary: true }]);
+  });
+
+  test('the extension URN as a path: replace merges, remove drops the extension', async () => {
+    const merged = await patchUser(user(), { op: 'replace', path: ENTERPRISE, value: { department: 'Ops', manager: 'M1' } });
+    assert.deepEqual(merged.data[ENTERPRISE], { employeeNumber: '100', department: 'Ops', manager: { value: 'M1' } });
+    const removed = await patchUser(user(), { op: 'remove', path: ENTERPRISE });
+    assert.equal(removed.data[ENTERPRISE], undefined);
+    assert.deepEqual(removed.data.schemas, [CORE]);
+  });
+
   test('replace of a multi-valued attribute replaces the whole array', async () => {
     const result = await patchUser(user(), { op: 'replace', path: 'emails', value: [{ value: 'new@x.com', type: 'home' }] });
     assert.deepEqual(result.data.emails, [{ value: 'new@x.com', type: 'home' }]);
