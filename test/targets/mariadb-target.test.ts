@@ -52,8 +52,6 @@ async function setup(): Promise<MariadbHarness> {
       await c.query(`GRANT ${global} ON *.* TO ${account(login)}`);
       await c.query(`GRANT SELECT, UPDATE ON mysql.* TO ${account(login)}`);
     });
-  await privileges(provisioner, 'CREATE USER, CONNECTION ADMIN, PROCESS');
-  await admin((c) => c.query(`CREATE TABLE ${quoteIdentifier(sentinelSchema)}.${quoteIdentifier(sentinelTable)} (x int)`));
   const targets: MysqlTarget[] = [];
   const make = (login: string, offboarding: 'lock' | 'drop') => {
     const target = new MysqlTarget(`mariadb-${login}`, { url: urlAs(login), flavor: 'mariadb', offboarding, markerRole: marker });
@@ -61,7 +59,7 @@ async function setup(): Promise<MariadbHarness> {
     return target;
   };
   const sessions: mysql.Connection[] = [];
-  return {
+  const harness: MariadbHarness = {
     target: make(provisioner, 'drop'),
     token,
     marker,
@@ -103,6 +101,14 @@ async function setup(): Promise<MariadbHarness> {
       });
     },
   };
+  try {
+    await privileges(provisioner, 'CREATE USER, CONNECTION ADMIN, PROCESS');
+    await admin((c) => c.query(`CREATE TABLE ${quoteIdentifier(sentinelSchema)}.${quoteIdentifier(sentinelTable)} (x int)`));
+  } catch (error) {
+    await harness.cleanup();
+    throw error;
+  }
+  return harness;
 }
 
 runTargetContract('mariadb', setup, needMariadb);

@@ -41,11 +41,6 @@ async function setup(): Promise<PostgresHarness> {
   const marker = `${token}_managed`;
   const graveyard = `${token}_graveyard`;
   const sentinelTable = `${token}_t`;
-  await admin(async (c) => {
-    await c.query(`CREATE ROLE ${quoteIdent(provisioner)} LOGIN CREATEROLE`);
-    await c.query(`GRANT pg_signal_backend TO ${quoteIdent(provisioner)}`);
-    await c.query(`CREATE TABLE public.${quoteIdent(sentinelTable)} (x int)`);
-  });
   const targets: PostgresTarget[] = [];
   const make = (login: string, offboarding: 'lock' | 'drop') => {
     const target = new PostgresTarget(`pg-${login}`, { url: urlAs(login), offboarding, markerRole: marker, graveyardRole: graveyard });
@@ -54,7 +49,7 @@ async function setup(): Promise<PostgresHarness> {
   };
   const sessions: pg.Client[] = [];
   const scratchDatabases: PostgresHarness['scratchDatabases'] = [];
-  return {
+  const harness: PostgresHarness = {
     target: make(provisioner, 'drop'),
     token,
     marker,
@@ -101,6 +96,17 @@ async function setup(): Promise<PostgresHarness> {
       });
     },
   };
+  try {
+    await admin(async (c) => {
+      await c.query(`CREATE ROLE ${quoteIdent(provisioner)} LOGIN CREATEROLE`);
+      await c.query(`GRANT pg_signal_backend TO ${quoteIdent(provisioner)}`);
+      await c.query(`CREATE TABLE public.${quoteIdent(sentinelTable)} (x int)`);
+    });
+  } catch (error) {
+    await harness.cleanup();
+    throw error;
+  }
+  return harness;
 }
 
 runTargetContract('postgres', setup, needPostgres);

@@ -39,7 +39,7 @@ const toAccount = (row: AccountRow): ActualAccount => ({
   sessions: row.sessions,
 });
 
-export const absentAccount = (login: string): ActualAccount => ({ login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 });
+const absentAccount = (login: string): ActualAccount => ({ login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 });
 
 export async function readAccount(db: PgQueryable, marker: string, login: string): Promise<ActualAccount> {
   const { rows } = await db.query<AccountRow>(`${ACCOUNT_SELECT} WHERE r.rolname = $2`, [marker, login]);

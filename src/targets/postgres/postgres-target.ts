@@ -41,7 +41,8 @@ export function classifyPostgresError(error: unknown): Disposition {
   const code = pgCode(error);
   if (code === undefined) {
     const message = error instanceof Error ? error.message : String(error);
-    return /timeout|terminated|ECONNRESET|ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EPIPE|Connection terminated/i.test(message) ? 'retry' : 'reject';
+    // pg raises these without a code when a connection attempt times out or the socket closes.
+    return /timeout|Connection terminated/i.test(message) ? 'retry' : 'reject';
   }
   if (/^E[A-Z]+$/.test(code)) return 'retry'; // Node socket errors: ECONNREFUSED, ETIMEDOUT, ...
   if (code === '40P01' || code === '40001' || code === '55P03' || code === '57014') return 'retry'; // deadlock, serialization, lock timeout, statement timeout
