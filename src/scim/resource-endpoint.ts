@@ -99,7 +99,8 @@ export class ResourceEndpoint {
     const stored = await this.store.write(call.context, async (w) => {
       const current = await this.mustGet(w, call.tenantId, id);
       checkIfMatch(call.ifMatch, current.version);
-      const result = await applyPatch(this.type, current.data, body, () => w.members(call.tenantId, id));
+      // The id lets the engine accept Okta's resent own id and refuse a different one (400 mutability).
+      const result = await applyPatch(this.type, current.data, body, () => w.members(call.tenantId, id), { id: current.id });
       if (!result.changed) return current;
       let updated = current;
       if (JSON.stringify(result.data) !== JSON.stringify(current.data)) {
