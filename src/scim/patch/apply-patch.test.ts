@@ -511,10 +511,10 @@ describe('errors', () => {
     await rejects(patch(GROUP_RESOURCE_TYPE, group(), [{ op: 'remove', path: 'members[colour eq "red"]' }]), 'invalidPath');
   });
 
-  test('removing a required attribute is invalidValue', async () => {
-    await rejects(patchUser(user(), { op: 'remove', path: 'userName' }), 'invalidValue', /userName/);
-    await rejects(patchUser(user(), { op: 'replace', path: 'userName', value: null }), 'invalidValue', /userName/);
-    await rejects(patch(GROUP_RESOURCE_TYPE, group(), [{ op: 'replace', value: { displayName: '' } }]), 'invalidValue', /displayName/);
+  test('removing a required attribute is mutability (RFC 7644 §3.5.2.2)', async () => {
+    await rejects(patchUser(user(), { op: 'remove', path: 'userName' }), 'mutability', /userName/);
+    await rejects(patchUser(user(), { op: 'replace', path: 'userName', value: null }), 'mutability', /userName/);
+    await rejects(patch(GROUP_RESOURCE_TYPE, group(), [{ op: 'replace', value: { displayName: '' } }]), 'mutability', /displayName/);
   });
 
   test('wrongly typed values are invalidValue', async () => {

@@ -146,7 +146,7 @@ export async function applyPatch(
     }
   }
   refreshSchemas(type, context.data);
-  checkRequired(type, context.data);
+  checkRequired(type, context.data, 'mutability');
   const members = context.delta.build();
   return { data: context.data, ...(members && { members }), changed: members !== undefined || !sameValue(data, context.data) };
 }
