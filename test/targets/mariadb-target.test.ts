@@ -226,9 +226,11 @@ test('mariadb target: roles, default role, recovery', { concurrency: false }, as
     await t.test('the marker and per-user roles cannot be granted or revoked as mapped roles', async () => {
       const login = `${h.token}_dora`;
       for (const role of [h.marker, perUserRole(login)]) {
-        const result = await target.apply({ op: 'revoke', login, role });
-        assert.equal(result.outcome, 'failed');
-        assert.equal(result.disposition, 'reject');
+        for (const step of [{ op: 'revoke', login, role }, { op: 'grant', login, role }, { op: 'ensureRole', role: perUserRole(`${h.token}_future`) }] as const) {
+          const result = await target.apply(step);
+          assert.equal(result.outcome, 'failed', step.op);
+          assert.equal(result.disposition, 'reject', step.op);
+        }
       }
       assert.equal((await target.readAccount(login)).managed, true);
     });

@@ -173,6 +173,8 @@ export class MysqlTarget implements Target {
       const s = this.#sql;
       switch (step.op) {
         case 'ensureRole':
+          // A mapped role named like a per-user role would later be taken for that login's claim.
+          this.#refuseInternalRole(step.role);
           await send(s.createRole(step.role));
           return { outcome: 'applied' };
         case 'createLogin': {
