@@ -61,7 +61,7 @@ const RULES: Array<[RegExp, string]> = [
   [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@'],
   // Connection-string and JSON forms: Password=x; pwd=x; "password":"x".
   // The lookahead leaves quoted SQL literals to the rules above.
-  [/(\b(?:password|pwd)\s*=\s*)(?![EeNn]?'|\*\*\*)(?:"[^"]*"|[^;\s]*)/gi, '$1***'],
+  [/(\b(?:password|pwd)\s*=\s*)(?!\s|[EeNn]?'|\*\*\*)(?:"[^"]*"|[^;\s]+)/gi, '$1***'],
   [/("[^"]*(?:password|secret)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, '$1"***"'],
 ];
 
