@@ -194,6 +194,11 @@ describe('roles (interop item 14)', () => {
     assert.deepEqual(result.data.roles, [{ primary: true, value: 'Admin' }]);
   });
 
+  test('an empty object added to roles (Entra, when nothing changed) is a no-op', async () => {
+    const result = await patchUser(user(), { op: 'add', path: 'roles', value: {} });
+    assert.equal(result.changed, false);
+  });
+
   test('roles[primary eq "True"].value creates a primary role when there is none', async () => {
     const result = await patchUser(user(), { op: 'replace', path: 'roles[primary eq "True"].value', value: 'Admin' });
     assert.deepEqual(result.data.roles, [{ primary: true, value: 'Admin' }]);

@@ -75,7 +75,8 @@ export function normalizeResource(
   existing?: Record<string, unknown>,
 ): Record<string, unknown> {
   if (!isPlainObject(body)) throw badRequest('invalidSyntax', `The ${type.name} must be a JSON object`);
-  const data: Record<string, unknown> = {};
+  // `schemas` first, as RFC 7643 examples show it; refreshSchemas fills it in.
+  const data: Record<string, unknown> = { schemas: [] };
   for (const [key, value] of Object.entries(body)) {
     if (value === null) continue;
     if (key.toLowerCase() === 'schemas') {
