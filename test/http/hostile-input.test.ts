@@ -5,7 +5,8 @@
  * 500, and nothing must be written by a refused request.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 import {
   assertClientError, assertListResponse, assertScimContentType, assertScimError, assertStatus, BULK_REQUEST, BULK_RESPONSE,
@@ -34,6 +35,83 @@ async function userCount(s: TestServer): Promise<number> {
   return res.json.totalResults;
 }
 
+/**
+ * Stores and finds back hostile userNames. Run on both stores: LIKE escaping and Unicode case
+ * folding are dialect SQL (src/directory/dialect-sql.ts), so each needs its own proof.
+ */
+async function injectionChecks(t: TestContext, s: TestServer): Promise<void> {
+  const created = new Map<string, string>();
+  let bystander: Record<string, any>;
+  let group: Record<string, any>;
+
+  await t.test('stores each one exactly as sent', async () => {
+    bystander = await create(s, '/Users', minimalUser('bystander@example.com'));
+    group = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Bystanders', members: [{ value: bystander.id }] });
+    for (const userName of HOSTILE_USERNAMES) {
+      const res = await s.scim('/Users', { method: 'POST', body: minimalUser(userName, { displayName: userName }) });
+      assertStatus(res, 201);
+      assert.equal(res.json.userName, userName);
+      assert.equal(res.json.displayName, userName);
+      created.set(userName, res.json.id);
+      const read = await s.scim(`/Users/${res.json.id}`);
+      assert.equal(read.json.userName, userName);
+    }
+  });
+
+  await t.test('finds each one back exactly by userName eq, and only that one', async () => {
+    for (const [userName, id] of created) {
+      // RFC 7644 §3.4.2.2: compValue is a JSON string, so JSON escaping is the filter's escaping.
+      const found = assertListResponse(await s.scim(`/Users${q({ filter: `userName eq ${JSON.stringify(userName)}` })}`), { totalResults: 1, itemsPerPage: 1 });
+      assert.equal(found[0]!.id, id, userName);
+      assert.equal(found[0]!.userName, userName);
+    }
+  });
+
+  await t.test('treats % _ and \\ as literal characters in co / sw / ew', async () => {
+    const expect = async (filter: string, names: string[]) => {
+      const found = assertListResponse(await s.scim(`/Users${q({ filter, count: 100 })}`), { totalResults: names.length });
+      assert.deepEqual(found.map((u) => u.userName).sort(), [...names].sort(), filter);
+    };
+    await expect('userName co "%"', ['100%_off', '%', '\\%']);
+    await expect('userName eq "%"', ['%']);
+    await expect('userName sw "_"', ['_']);
+    await expect('userName co "_"', ['100%_off', '_', 'a_c']);
+    await expect('userName ew "_off"', ['100%_off']);
+    await expect('userName co "\\\\"', ['back\\slash\\\\double', '\\%']);
+    await expect('userName sw "\\\\%"', ['\\%']);
+    await expect('userName co "\'"', ["' OR 1=1 --", "Robert'); DROP TABLE groups;--", "O'Brien"]);
+    await expect('userName co "\\""', ['"; DROP TABLE users; --']);
+    await expect('userName eq "a%c"', []);
+    await expect('userName co "DROP TABLE"', ['"; DROP TABLE users; --', "Robert'); DROP TABLE groups;--"]);
+  });
+
+  await t.test('matches Unicode case-insensitively and keeps code points intact', async () => {
+    const found = assertListResponse(await s.scim(`/Users${q({ filter: 'userName eq "ZOË ØDEGÅRD 李小龍 🙂"' })}`), { totalResults: 1, itemsPerPage: 1 });
+    assert.equal(found[0]!.userName, 'Zoë Ødegård 李小龍 🙂');
+  });
+
+  await t.test('affected nothing else: every table and row is still there', async () => {
+    assert.equal(await userCount(s), HOSTILE_USERNAMES.length + 1);
+    assertStatus(await s.scim(`/Users/${bystander.id}`), 200);
+    assert.deepEqual(await memberIds(s, group.id), [bystander.id]);
+    assertListResponse(await s.scim('/Groups'), { totalResults: 1, itemsPerPage: 1 });
+    // The values work in a PATCH path filter as well.
+    const res = await s.scim(`/Users/${created.get("' OR 1=1 --")}`, {
+      method: 'PATCH',
+      body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'emails', value: [{ type: 'work', value: "' OR 1=1 --@example.com" }] }] },
+    });
+    assertStatus(res, 200);
+    const byEmail = assertListResponse(await s.scim(`/Users${q({ filter: 'emails[value eq "\' OR 1=1 --@example.com"]' })}`), { totalResults: 1, itemsPerPage: 1 });
+    assert.equal(byEmail[0]!.id, created.get("' OR 1=1 --"));
+    for (const [userName, id] of created) {
+      assertStatus(await s.scim(`/Users/${id}`, { method: 'DELETE' }), 204);
+      assertListResponse(await s.scim(`/Users${q({ filter: `userName eq ${JSON.stringify(userName)}` })}`), { totalResults: 0, itemsPerPage: 0 });
+    }
+    assert.equal(await userCount(s), 1);
+    assert.deepEqual(await memberIds(s, group.id), [bystander.id]);
+  });
+}
+
 describe('hostile input', () => {
   let s: TestServer;
   before(async () => {
@@ -45,75 +123,19 @@ describe('hostile input', () => {
   });
 
   describe('injection-looking and wildcard userNames', () => {
-    const created = new Map<string, string>();
-    let bystander: Record<string, any>;
-    let group: Record<string, any>;
-
-    it('stores each one exactly as sent', async () => {
-      bystander = await create(s, '/Users', minimalUser('bystander@example.com'));
-      group = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Bystanders', members: [{ value: bystander.id }] });
-      for (const userName of HOSTILE_USERNAMES) {
-        const res = await s.scim('/Users', { method: 'POST', body: minimalUser(userName, { displayName: userName }) });
-        assertStatus(res, 201);
-        assert.equal(res.json.userName, userName);
-        assert.equal(res.json.displayName, userName);
-        created.set(userName, res.json.id);
-        const read = await s.scim(`/Users/${res.json.id}`);
-        assert.equal(read.json.userName, userName);
+    it('embedded store', async (t) => {
+      await injectionChecks(t, s);
+    });
+    it('PostgreSQL', async (t) => {
+      if (!(await needPostgres(t))) return;
+      const db = await scratchPostgresDatabase('rolecall_http_hostile');
+      const pgServer = await startTestServer({ store: db.url });
+      try {
+        await injectionChecks(t, pgServer);
+      } finally {
+        await pgServer.stop();
+        await db.drop();
       }
-    });
-
-    it('finds each one back exactly by userName eq, and only that one', async () => {
-      for (const [userName, id] of created) {
-        // RFC 7644 §3.4.2.2: compValue is a JSON string, so JSON escaping is the filter's escaping.
-        const found = assertListResponse(await s.scim(`/Users${q({ filter: `userName eq ${JSON.stringify(userName)}` })}`), { totalResults: 1, itemsPerPage: 1 });
-        assert.equal(found[0]!.id, id, userName);
-        assert.equal(found[0]!.userName, userName);
-      }
-    });
-
-    it('treats % _ and \\ as literal characters in co / sw / ew', async () => {
-      const expect = async (filter: string, names: string[]) => {
-        const found = assertListResponse(await s.scim(`/Users${q({ filter, count: 100 })}`), { totalResults: names.length });
-        assert.deepEqual(found.map((u) => u.userName).sort(), [...names].sort(), filter);
-      };
-      await expect('userName co "%"', ['100%_off', '%', '\\%']);
-      await expect('userName eq "%"', ['%']);
-      await expect('userName sw "_"', ['_']);
-      await expect('userName co "_"', ['100%_off', '_', 'a_c']);
-      await expect('userName ew "_off"', ['100%_off']);
-      await expect('userName co "\\\\"', ['back\\slash\\\\double', '\\%']);
-      await expect('userName sw "\\\\%"', ['\\%']);
-      await expect('userName co "\'"', ["' OR 1=1 --", "Robert'); DROP TABLE groups;--", "O'Brien"]);
-      await expect('userName co "\\""', ['"; DROP TABLE users; --']);
-      await expect('userName eq "a%c"', []);
-      await expect('userName co "DROP TABLE"', ['"; DROP TABLE users; --', "Robert'); DROP TABLE groups;--"]);
-    });
-
-    it('matches Unicode case-insensitively and keeps code points intact', async () => {
-      const found = assertListResponse(await s.scim(`/Users${q({ filter: 'userName eq "ZOË ØDEGÅRD 李小龍 🙂"' })}`), { totalResults: 1, itemsPerPage: 1 });
-      assert.equal(found[0]!.userName, 'Zoë Ødegård 李小龍 🙂');
-    });
-
-    it('affected nothing else: every table and row is still there', async () => {
-      assert.equal(await userCount(s), HOSTILE_USERNAMES.length + 1);
-      assertStatus(await s.scim(`/Users/${bystander.id}`), 200);
-      assert.deepEqual(await memberIds(s, group.id), [bystander.id]);
-      assertListResponse(await s.scim('/Groups'), { totalResults: 1, itemsPerPage: 1 });
-      // The values work in a PATCH path filter as well.
-      const res = await s.scim(`/Users/${created.get("' OR 1=1 --")}`, {
-        method: 'PATCH',
-        body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'emails', value: [{ type: 'work', value: "' OR 1=1 --@example.com" }] }] },
-      });
-      assertStatus(res, 200);
-      const byEmail = assertListResponse(await s.scim(`/Users${q({ filter: 'emails[value eq "\' OR 1=1 --@example.com"]' })}`), { totalResults: 1, itemsPerPage: 1 });
-      assert.equal(byEmail[0]!.id, created.get("' OR 1=1 --"));
-      for (const [userName, id] of created) {
-        assertStatus(await s.scim(`/Users/${id}`, { method: 'DELETE' }), 204);
-        assertListResponse(await s.scim(`/Users${q({ filter: `userName eq ${JSON.stringify(userName)}` })}`), { totalResults: 0, itemsPerPage: 0 });
-      }
-      assert.equal(await userCount(s), 1);
-      assert.deepEqual(await memberIds(s, group.id), [bystander.id]);
     });
   });
 

@@ -225,7 +225,7 @@ async function protocolChecks(t: TestContext, s: TestServer): Promise<void> {
     assertScimError(await s.scim(`/Groups/${ids.staff}`, { method: 'PUT', body: { schemas: [GROUP], displayName: 'ADMINS' } }), 409, 'uniqueness');
     const read = await s.scim(`/Users/${ids.zed}`);
     assert.equal(read.json.userName, 'zed');
-    assert.deepEqual(await memberIds(s, ids.staff), [ids.jsmith, ids.adoe].sort(), 'a refused group PUT leaves members alone');
+    assert.deepEqual(await memberIds(s, ids.staff!), [ids.jsmith, ids.adoe].sort(), 'a refused group PUT leaves members alone');
   });
 
   await t.test('PATCH errors: noTarget, invalidPath, mutability, uniqueness, bad ops (§3.5.2)', async () => {
@@ -280,7 +280,7 @@ async function protocolChecks(t: TestContext, s: TestServer): Promise<void> {
     const etag = group.headers.get('etag')!;
     const stale = await s.scim(`/Groups/${ids.admins}`, { method: 'PATCH', headers: { 'if-match': `W/"${versionNumber(etag) + 7}"` }, body: patch({ op: 'add', path: 'members', value: [{ value: ids.zed }] }) });
     assertScimError(stale, 412);
-    assert.deepEqual(await memberIds(s, ids.admins), [ids.bjensen]);
+    assert.deepEqual(await memberIds(s, ids.admins!), [ids.bjensen]);
     const ok = await s.scim(`/Groups/${ids.admins}`, { method: 'PATCH', headers: { 'if-match': etag }, body: patch({ op: 'add', path: 'members', value: [{ value: ids.zed }] }) });
     assert.ok(ok.status === 204 || ok.status === 200, ok.text);
     const after = await s.scim(`/Groups/${ids.admins}`);
@@ -288,7 +288,7 @@ async function protocolChecks(t: TestContext, s: TestServer): Promise<void> {
     assert.notEqual(after.json.meta.version, etag);
     const star = await s.scim(`/Groups/${ids.admins}`, { method: 'PATCH', headers: { 'if-match': '*' }, body: patch({ op: 'remove', path: `members[value eq "${ids.zed}"]` }) });
     assert.ok(star.status === 204 || star.status === 200, star.text);
-    assert.deepEqual(await memberIds(s, ids.admins), [ids.bjensen]);
+    assert.deepEqual(await memberIds(s, ids.admins!), [ids.bjensen]);
   });
 
   await t.test('routing errors are SCIM errors: unknown endpoint 404, wrong method 405', async () => {
