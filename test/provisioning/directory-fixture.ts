@@ -9,8 +9,15 @@ import type { Policy, PolicyTarget } from '../../src/policy/policy.ts';
  */
 export class DirectoryFixture {
   readonly store: KyselyResourceStore;
+  /** Called after each write commits, as the app calls WorkerPool.notify(). */
+  afterCommit: () => void = () => {};
   constructor(database: Database, sinks: ChangeSink[], private readonly tenantId = 't1') {
     this.store = new KyselyResourceStore(database, sinks);
+  }
+
+  private async write(fn: Parameters<KyselyResourceStore['write']>[1]): Promise<void> {
+    await this.store.write(this.context(), fn);
+    this.afterCommit();
   }
 
   private context(): RequestContext {
@@ -19,7 +26,7 @@ export class DirectoryFixture {
 
   async user(id: string, userName: string, active = true): Promise<void> {
     const tenantId = this.tenantId;
-    await this.store.write(this.context(), async (w) => {
+    await this.write(async (w) => {
       const existing = await w.get('User', tenantId, id);
       const data = { userName, active };
       if (existing) await w.update('User', tenantId, id, data);
@@ -30,7 +37,7 @@ export class DirectoryFixture {
 
   async deleteUser(id: string): Promise<void> {
     const tenantId = this.tenantId;
-    await this.store.write(this.context(), async (w) => {
+    await this.write(async (w) => {
       await w.remove('User', tenantId, id);
       await w.emit({ kind: 'user.deleted', tenantId, userId: id, userName: id, active: false });
     });
@@ -38,7 +45,7 @@ export class DirectoryFixture {
 
   async group(id: string, displayName: string): Promise<void> {
     const tenantId = this.tenantId;
-    await this.store.write(this.context(), async (w) => {
+    await this.write(async (w) => {
       const existing = await w.get('Group', tenantId, id);
       if (existing) await w.update('Group', tenantId, id, { displayName });
       else await w.insert('Group', tenantId, { id, data: { displayName } });
@@ -49,7 +56,7 @@ export class DirectoryFixture {
   /** Deletes like the SCIM endpoint: remove (member rows go with the group), then emit. */
   async deleteGroup(id: string): Promise<void> {
     const tenantId = this.tenantId;
-    await this.store.write(this.context(), async (w) => {
+    await this.write(async (w) => {
       await w.remove('Group', tenantId, id);
       await w.emit({ kind: 'group.deleted', tenantId, groupId: id, displayName: id });
     });
@@ -57,7 +64,7 @@ export class DirectoryFixture {
 
   async members(groupId: string, change: { add?: { value: string; type: 'User' | 'Group' }[]; remove?: string[] }): Promise<void> {
     const tenantId = this.tenantId;
-    await this.store.write(this.context(), async (w) => {
+    await this.write(async (w) => {
       const removed = change.remove ? await w.removeMembers(tenantId, groupId, change.remove) : [];
       const added = change.add ? await w.addMembers(tenantId, groupId, change.add) : [];
       await w.emit({ kind: 'group.members', tenantId, groupId, added, removed });

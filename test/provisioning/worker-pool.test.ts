@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Database } from '../../src/directory/database.ts';
+import { KyselyDirectoryView } from '../../src/directory/kysely-directory-view.ts';
+import type { Policy } from '../../src/policy/policy.ts';
+import { AccountRegistry } from '../../src/provisioning/account-registry.ts';
+import { JobQueue } from '../../src/provisioning/job-queue.ts';
+import { OutboxSink } from '../../src/provisioning/outbox-sink.ts';
+import type { JobFinishedEvent, StepEvent } from '../../src/provisioning/provisioning-events.ts';
+import { WorkerPool } from '../../src/provisioning/worker-pool.ts';
+import { DirectoryFixture, policyOf, policyTarget } from './directory-fixture.ts';
+import { MemoryTarget } from './memory-target.ts';
+import { eachStore } from './store-databases.ts';
+import { waitFor } from './wait-for.ts';
+
+const analysts = { group: { by: 'displayName' as const, value: 'Analysts' }, grants: { db1: ['reader'] } };
+
+/** A directory, queue and worker pool over one store, with an in-memory target "db1". */
+function harness(database: Database, policy: Policy, options: { pollIntervalMs?: number } = {}) {
+  const target = new MemoryTarget('db1');
+  const queue = new JobQueue(database, { backoff: { baseMs: 20, maxMs: 40 }, maxAttempts: 3 });
+  const accounts = new AccountRegistry(database.db);
+  const steps: StepEvent[] = [];
+  const finished: JobFinishedEvent[] = [];
+  const pool = new WorkerPool({
+    queue,
+    policy: () => policy,
+    targets: (name) => (name === 'db1' ? target : undefined),
+    view: new KyselyDirectoryView(database),
+    accounts,
+    pollIntervalMs: options.pollIntervalMs ?? 1000,
+    hooks: { onStepResult: (e) => void steps.push(e), onJobFinished: (e) => void finished.push(e) },
+  });
+  const directory = new DirectoryFixture(database, [new OutboxSink(() => policy)]);
+  directory.afterCommit = () => pool.notify();
+  const settled = () =>
+    waitFor('the queue to settle', async () => {
+      const counts = await queue.counts();
+      return pool.active === 0 && counts.queued === 0 && counts.running === 0;
+    });
+  return { target, queue, accounts, steps, finished, pool, directory, settled };
+}
+
+test('SCIM writes provision, deactivate and offboard through the worker (woken by notify)', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1', { offboarding: 'drop' })], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 60_000 });
+    h.pool.start();
+    try {
+      await h.directory.user('u1', 'alice');
+      await h.directory.group('g1', 'Analysts');
+      await h.directory.members('g1', { add: [{ value: 'u1', type: 'User' }] });
+      await h.settled();
+      assert.deepEqual(await h.target.readAccount('alice'), { login: 'alice', exists: true, managed: true, canLogin: true, roles: ['reader'], sessions: 0 });
+      assert.equal((await h.accounts.get('db1', 't1', 'u1'))?.login, 'alice');
+
+      await h.directory.user('u1', 'alice', false);
+      await h.settled();
+      const locked = await h.target.readAccount('alice');
+      assert.equal(locked.canLogin, false);
+      assert.deepEqual(locked.roles, []);
+
+      await h.directory.deleteUser('u1');
+      await h.settled();
+      assert.equal((await h.target.readAccount('alice')).exists, false);
+      assert.equal(await h.accounts.get('db1', 't1', 'u1'), undefined, 'a dropped login is forgotten');
+
+      const ops = h.steps.map((s) => `${s.step.op}${s.outcome === 'applied' ? '' : `:${s.outcome}`}`);
+      assert.deepEqual(ops, ['ensureRole', 'createLogin', 'grant', 'lock', 'endSessions', 'revoke', 'endSessions', 'drop']);
+      assert.ok(h.steps.every((s) => s.source === 'job' && s.userId === 'u1' && s.target === 'db1'));
+      assert.ok(h.finished.every((f) => f.state === 'done'));
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
+test('retryable failures back off and succeed; rejected steps and unmanaged accounts dead-letter at once', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1')], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 10 });
+    h.target.failures = ['retry', 'conflict'];
+    h.pool.start();
+    try {
+      await h.directory.user('u1', 'alice');
+      await h.directory.group('g1', 'Analysts');
+      await h.directory.members('g1', { add: [{ value: 'u1', type: 'User' }] });
+      await h.settled();
+      assert.deepEqual((await h.target.readAccount('alice')).roles, ['reader']);
+      // Attempts of every u1 job (a job queued meanwhile absorbs a retry), in time order.
+      const jobs = await h.queue.listJobs({ userId: 'u1' });
+      const attempts = (await Promise.all(jobs.map((j) => h.queue.attempts(j.id)))).flat().sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+      assert.deepEqual(
+        attempts.filter((a) => a.results.length > 0).map((a) => a.outcome),
+        ['retry', 'retry', 'done'],
+      );
+      const first = attempts.find((a) => a.outcome === 'retry')!;
+      assert.equal(first.results[0]?.outcome, 'failed');
+      assert.equal(first.results[1]?.outcome, 'skipped', 'steps after a failure are skipped, not thrown');
+
+      h.target.failures = ['reject'];
+      await h.directory.user('u2', 'bob');
+      await h.directory.members('g1', { add: [{ value: 'u2', type: 'User' }] });
+      await h.settled();
+      const [bobJob] = await h.queue.listJobs({ userId: 'u2', state: 'dead' });
+      assert.ok(bobJob, 'rejected: dead without retries');
+      assert.equal(bobJob.attempts, 1);
+      assert.match(bobJob.lastError!, /injected reject/);
+
+      // An account Rolecall does not manage is reported, never changed.
+      h.target.accounts.set('carol', { managed: false, canLogin: true, roles: new Set(['admin']), sessions: 1 });
+      await h.directory.user('u3', 'carol');
+      await h.directory.members('g1', { add: [{ value: 'u3', type: 'User' }] });
+      await h.settled();
+      const [carolJob] = await h.queue.listJobs({ userId: 'u3', state: 'dead' });
+      assert.match(carolJob?.lastError ?? '', /not managed by Rolecall/);
+      assert.deepEqual([...h.target.accounts.get('carol')!.roles], ['admin']);
+      assert.equal(await h.accounts.get('db1', 't1', 'u3'), undefined);
+
+      // The dead letters are visible and can be retried once the cause is fixed.
+      const dead = await h.queue.listJobs({ state: 'dead' });
+      assert.deepEqual([...new Set(dead.map((j) => j.userId))].sort(), ['u2', 'u3']);
+      h.target.accounts.delete('carol');
+      assert.equal(await h.queue.retryAll(), dead.length);
+      h.pool.notify();
+      await h.settled();
+      assert.equal((await h.queue.listJobs({ state: 'dead' })).length, 0);
+      assert.deepEqual((await h.target.readAccount('carol')).roles, ['reader']);
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
+test('at most PolicyTarget.concurrency jobs run at once per target, principals in parallel', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1', { concurrency: 3 })], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 10 });
+    h.target.delayMs = 15;
+    await h.directory.group('g1', 'Analysts');
+    for (let i = 0; i < 12; i++) await h.directory.user(`u${i}`, `user${i}`);
+    await h.directory.members('g1', { add: Array.from({ length: 12 }, (_, i) => ({ value: `u${i}`, type: 'User' as const })) });
+    h.pool.start();
+    try {
+      await h.settled();
+      assert.equal(h.target.maxInFlight, 3);
+      assert.equal((await h.target.listManaged()).length, 12);
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
+test('stop() waits for running jobs', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1')], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 10 });
+    h.target.delayMs = 50;
+    await h.directory.group('g1', 'Analysts');
+    await h.directory.user('u1', 'alice');
+    await h.directory.members('g1', { add: [{ value: 'u1', type: 'User' }] });
+    h.pool.start();
+    await waitFor('a running job', () => h.pool.active > 0);
+    await h.pool.stop();
+    assert.equal(h.pool.active, 0);
+    assert.equal((await h.queue.counts()).running, 0);
+  }));
