@@ -12,6 +12,12 @@ export interface Principal {
 /** Secrets carry a prefix so leaked ones are recognisable by secret scanners. */
 const PREFIX = 'rcs_';
 
+/**
+ * `lastUsedAt` is recorded at most this often per token, so that auditing which tokens are still
+ * in use (`rolecall token list`) costs one write per token per minute, not one per request.
+ */
+const TOUCH_INTERVAL_MS = 60_000;
+
 export const hashToken = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
 
 /**
@@ -44,7 +50,12 @@ export class TokenService {
     const token = await this.tenants.findTokenByHash(hashToken(secret));
     if (!token) throw unauthorized('Unknown bearer token');
     if (token.revokedAt !== null) throw unauthorized('The bearer token has been revoked');
-    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= this.now().getTime()) throw unauthorized('The bearer token has expired');
+    const now = this.now();
+    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= now.getTime()) throw unauthorized('The bearer token has expired');
+    if (token.lastUsedAt === null || now.getTime() - Date.parse(token.lastUsedAt) >= TOUCH_INTERVAL_MS) {
+      // Bookkeeping only: a store too busy to record it must not fail the request.
+      await this.tenants.touchToken(token.id, now.toISOString()).catch(() => undefined);
+    }
     return { tenantId: token.tenantId, tokenId: token.id };
   }
 }

@@ -149,6 +149,11 @@ describe('bearer tokens', () => {
     assertListResponse(await s.scim(`/Users${q({ filter: 'userName eq "sneaky"' })}`), { totalResults: 0, itemsPerPage: 0 });
   });
 
+  it('the auth scheme is case-insensitive (RFC 7235 §2.1)', async () => {
+    assertStatus(await s.scim('/Users', { token: null, headers: { authorization: `bearer ${s.token}` } }), 200);
+    assertStatus(await s.scim('/Users', { token: null, headers: { authorization: `BEARER ${s.token}` } }), 200);
+  });
+
   it('an expired token is refused at once', async () => {
     const expired = await s.server.app.tokens.create(tenantId, 'expired', new Date(Date.now() - 1000));
     assertUnauthorized(await s.scim('/Users', { token: expired.secret }));
@@ -215,6 +220,27 @@ describe('identity-provider JWTs', () => {
     const created = await s.scim('/Users', { method: 'POST', token: jwt, body: { schemas: [USER], userName: 'made-with-jwt' } });
     assertStatus(created, 201);
     assertListResponse(await s.scim(`/Users${q({ filter: 'userName eq "made-with-jwt"' })}`), { totalResults: 0, itemsPerPage: 0 });
+  });
+
+  it('two tenants with the same issuer (one Entra directory, two apps) are told apart by audience', async () => {
+    const other = await s.server.app.tenants.createTenant({ name: 'entra-app-2', jwtIssuer: issuer, jwtAudience: 'second-app', jwks: join(dir, 'jwks.json') });
+    const { secret } = await s.server.app.tokens.create(other.id, 'bearer', null);
+    const second = await create(s, '/Users', minimalUser('second-app-user'), secret);
+    const seen = assertListResponse(await s.scim('/Users', { token: await sign({ aud: 'second-app' }) }), { totalResults: 1, itemsPerPage: 1 });
+    assert.equal(seen[0]!.id, second.id);
+    const first = assertListResponse(await s.scim(`/Users${q({ filter: 'userName eq "jwt-tenant-user"' })}`, { token: await sign({}) }), { totalResults: 1, itemsPerPage: 1 });
+    assert.equal(first[0]!.id, jwtUser.id);
+  });
+
+  it('refuses a JWT that is not valid yet (nbf) beyond the clock tolerance', async () => {
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setNotBefore(Math.floor(Date.now() / 1000) + 3600)
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 7200)
+      .sign(key);
+    assertUnauthorized(await s.scim('/Users', { token: jwt }));
   });
 
   it('refuses a wrong audience, a wrong issuer, an expired JWT and a bad signature with 401', async () => {
@@ -301,5 +327,10 @@ describe('CLI tokens against a stopped server data dir', () => {
     } finally {
       await second.stop();
     }
+    // LAST USED records successful use only: the revoked token's refused request does not count.
+    const used = (await cli('token', 'list')).stdout.trim().split('\n').map((l) => l.split('\t'));
+    const lastUsed = (id: string) => used.find((r) => r[0] === id)?.[6];
+    assert.ok(!Number.isNaN(Date.parse(lastUsed(keepId!) ?? '')), `last used of the kept token: ${lastUsed(keepId!)}`);
+    assert.equal(lastUsed(doomedId!), '-');
   });
 });
