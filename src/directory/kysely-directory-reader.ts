@@ -67,10 +67,25 @@ export class KyselyDirectoryReader implements DirectoryReader {
     const offset = Math.max(0, query.startIndex - 1);
     if (query.count <= 0 || offset >= totalResults) return { totalResults, resources: [] };
 
-    let page = base.select(['r.tenant_id', 'r.id', 'r.data', 'r.version', 'r.created', 'r.last_modified']);
+    // Late row lookup: page through ids only (an index walk, no JSON read or sorted), then load
+    // the page's rows by primary key. Deep pages of a full import stay cheap on both stores.
+    let page = base.select('r.id');
     for (const term of order) page = page.orderBy(term);
-    const rows = await page.limit(query.count).offset(offset).execute();
-    return { totalResults, resources: rows.map((row) => this.toResource(kind, row as ResourceRow)) };
+    const ids = (await page.limit(query.count).offset(offset).execute()).map((row) => row.id as string);
+    if (ids.length === 0) return { totalResults, resources: [] };
+    const rows = await this.db
+      .selectFrom(RESOURCE_TABLE[kind])
+      .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
+      .where('tenant_id', '=', tenantId)
+      .where('id', 'in', ids)
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id as string, row as ResourceRow]));
+    // A row deleted between the two reads is left out of the page rather than failing it.
+    const resources = ids.flatMap((id) => {
+      const row = byId.get(id);
+      return row ? [this.toResource(kind, row)] : [];
+    });
+    return { totalResults, resources };
   }
 
   async members(tenantId: string, groupId: string): Promise<MemberRef[]> {

@@ -65,6 +65,7 @@ async function migrate(db: Kysely<any>, sets: MigrationSet[], dialect: SqlDialec
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const dialect = dialectOf(options.store);
+  if (dialect === 'sqlite' && !options.dataDir) throw new Error('the embedded SQLite store needs a data folder (dataDir)');
   const db = dialect === 'sqlite' ? await openSqlite(options.dataDir) : await openPostgres(options.store);
   try {
     await migrate(db, options.migrations, dialect);

@@ -19,17 +19,26 @@ const tempDir = () => mkdtempSync(join(tmpdir(), 'rolecall-store-'));
 const openIn = (dataDir: string) => openDatabase({ store: 'sqlite', dataDir, migrations: [directoryMigrations] });
 const context = { requestId: 'r', tenantId: 't', tokenId: null, clientAddress: null, method: 'POST', path: '/Users' };
 
-runStoreContract('sqlite', async () => {
-  const dataDir = tempDir();
-  const database = await openIn(dataDir);
-  return {
-    database,
-    cleanup: async () => {
-      await database.close();
-      rmSync(dataDir, { recursive: true, force: true });
+runStoreContract(
+  'sqlite',
+  async () => {
+    const dataDir = tempDir();
+    const database = await openIn(dataDir);
+    return {
+      database,
+      cleanup: async () => {
+        await database.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  },
+  {
+    skip: {
+      'writes locking two groups in opposite orders both complete (deadlock retried)':
+        'SQLite runs one write transaction at a time on its single connection, so two writes never hold locks at once; the case would wait forever at its rendezvous',
     },
-  };
-});
+  },
+);
 
 describe('sqlite data folder', () => {
   it('refuses a second open of the same folder while the first is open, then reopens with the data', async () => {

@@ -475,6 +475,35 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.equal((await store.get('Group', t, group.id))?.version, 1 + 50);
     });
 
+    test('writes locking two groups in opposite orders both complete (deadlock retried)', async () => {
+      const t = newTenant();
+      const a = await addGroup(t, 'A');
+      const b = await addGroup(t, 'B');
+      const alice = await addUser(t, 'alice');
+      const bob = await addUser(t, 'bob');
+      // Each write locks its first group, then waits until the other has locked its own: the
+      // database sees a lock cycle, aborts one, and write() re-runs the aborted one.
+      let arrived = 0;
+      let release: () => void = () => {};
+      const bothLocked = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const meet = async () => {
+        arrived += 1;
+        if (arrived === 2) release();
+        await bothLocked;
+      };
+      const crossing = (first: StoredResource, second: StoredResource, member: StoredResource) =>
+        store.write(context(t), async (w) => {
+          await w.addMembers(t, first.id, [{ value: member.id, type: 'User' }]);
+          await meet();
+          await w.addMembers(t, second.id, [{ value: member.id, type: 'User' }]);
+        });
+      await Promise.all([crossing(a, b, alice), crossing(b, a, bob)]);
+      assert.equal((await store.members(t, a.id)).length, 2);
+      assert.equal((await store.members(t, b.id)).length, 2);
+    });
+
     test('change sinks run inside the write transaction; a failing sink rolls it back', async () => {
       const t = newTenant();
       const seen: { change: DirectoryChange; visible: boolean; context: RequestContext }[] = [];
