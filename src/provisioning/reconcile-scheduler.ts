@@ -44,7 +44,8 @@ export class ReconcileScheduler {
 
   private async runOnce(): Promise<void> {
     try {
-      this.options.onReport?.(await this.reconciler.reconcile());
+      const report = await this.reconciler.reconcile();
+      this.options.onReport?.(report);
     } catch (error) {
       this.options.onError?.(error);
     }
