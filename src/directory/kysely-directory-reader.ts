@@ -31,6 +31,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
   constructor(
     protected readonly db: Kysely<any>,
     protected readonly d: DialectSql,
+    /** Inside a write on PostgreSQL: get() locks the row it reads (see KyselyDirectoryWriter). */
+    private readonly lockOnGet = false,
   ) {}
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
@@ -46,12 +48,13 @@ export class KyselyDirectoryReader implements DirectoryReader {
   }
 
   async get(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource | undefined> {
-    const row = await this.db
+    let query = this.db
       .selectFrom(RESOURCE_TABLE[kind])
       .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
       .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .executeTakeFirst();
+      .where('id', '=', id);
+    if (this.lockOnGet) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     return row && this.toResource(kind, row as ResourceRow);
   }
 

@@ -12,7 +12,9 @@ const now = () => new Date().toISOString();
 const text = (value: unknown): string | null => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null);
 
 /**
- * The writes of one ResourceStore.write call, all on its transaction. Uniqueness is enforced by
+ * The writes of one ResourceStore.write call, all on its transaction. On PostgreSQL, get() locks
+ * the row it returns until commit: a read-modify-write (PATCH reads, then updates with the read
+ * version) waits for a concurrent one instead of failing it with 412. Uniqueness is enforced by
  * the database's unique indexes (two concurrent inserts cannot both pass a pre-check); on
  * PostgreSQL the violation aborts the transaction, so a 409 must end the write, as it does when
  * it propagates out of `fn`.
@@ -24,7 +26,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     private readonly context: RequestContext,
     private readonly sinks: readonly ChangeSink[],
   ) {
-    super(tx, d);
+    super(tx, d, d.rowLock);
   }
 
   /** The columns derived from `data` on every write; required names are checked here too. */

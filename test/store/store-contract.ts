@@ -475,6 +475,22 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.equal((await store.get('Group', t, group.id))?.version, 1 + 50);
     });
 
+    test('concurrent read-modify-write of one resource: none is lost, none fails with 412', async () => {
+      const t = newTenant();
+      const user = await addUser(t, 'alice', { title: '' });
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          store.write(context(t), async (w) => {
+            const current = (await w.get('User', t, user.id)) as StoredResource;
+            return w.update('User', t, user.id, { ...current.data, title: `${String(current.data.title)}${i},` }, current.version);
+          }),
+        ),
+      );
+      const final = (await store.get('User', t, user.id)) as StoredResource;
+      assert.equal(final.version, 11);
+      assert.deepEqual(String(final.data.title).split(',').filter(Boolean).map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    });
+
     test('writes locking two groups in opposite orders both complete (deadlock retried)', async () => {
       const t = newTenant();
       const a = await addGroup(t, 'A');
