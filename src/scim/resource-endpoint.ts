@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
-import { badRequest, notFound } from '../domain/errors.ts';
+import { badRequest, notFound, ScimError } from '../domain/errors.ts';
 import { checkIfMatch, etagMatches, etagOf } from './etag.ts';
 import { parseFilter } from './filter/parse-filter.ts';
 import { parseListParams, type ListParams, type PagingLimits } from './list-params.ts';
@@ -11,6 +12,13 @@ import { extractMembers, normalizeResource } from './resource-input/normalize-re
 import type { DirectoryReader, DirectoryWriter, ResourceStore, StoredResource } from './resource-store.ts';
 import type { ResourceTypeDef } from './schema/attribute.ts';
 import { projectAttributes } from './schema/project-attributes.ts';
+
+/**
+ * Attempts of one read-modify-write (PUT, PATCH) that lost a race to a concurrent writer. Each
+ * write re-reads the resource and updates it only at the version it read; on PostgreSQL another
+ * transaction may commit in between (SQLite runs one write at a time, so it never loses).
+ */
+const MAX_WRITE_ATTEMPTS = 30;
 
 /** One SCIM call's identity and preconditions; no HTTP in here. */
 export interface ScimCall {
@@ -75,7 +83,7 @@ export class ResourceEndpoint {
 
   /** PUT (§3.5.1): replaces every writable attribute; for Groups a `members` array replaces membership. */
   async replace(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
-    const stored = await this.store.write(call.context, async (w) => {
+    const stored = await this.readModifyWrite(call, async (w) => {
       const current = await this.mustGet(w, call.tenantId, id);
       checkIfMatch(call.ifMatch, current.version);
       const data = normalizeResource(this.type, body, 'replace', current.data);
@@ -96,7 +104,7 @@ export class ResourceEndpoint {
    * change to a 50,000-member group never reads or renders the other members.
    */
   async patch(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
-    const stored = await this.store.write(call.context, async (w) => {
+    const stored = await this.readModifyWrite(call, async (w) => {
       const current = await this.mustGet(w, call.tenantId, id);
       checkIfMatch(call.ifMatch, current.version);
       // The id lets the engine accept Okta's resent own id and refuse a different one (400 mutability).
@@ -124,6 +132,29 @@ export class ResourceEndpoint {
       await w.emit(this.change(current, 'deleted'));
     });
     return { status: 204 };
+  }
+
+  /**
+   * Runs a read-modify-write transaction. Without If-Match the client asked for no concurrency
+   * check: a PATCH applies to the resource as it is when applied (RFC 7644 §3.5.2), so losing the
+   * race to a concurrent writer (the store's 412 for a moved version) re-runs the whole
+   * transaction on the fresh resource instead of answering 412 to a client that sent no
+   * precondition (Entra sends bursts of concurrent PATCHes, interop item 14). With If-Match the
+   * 412 is the answer the client asked for (§3.14).
+   */
+  private async readModifyWrite(call: ScimCall, fn: (w: DirectoryWriter) => Promise<StoredResource>): Promise<StoredResource> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.store.write(call.context, fn);
+      } catch (error) {
+        const lostRace = error instanceof ScimError && error.status === 412 && call.ifMatch === undefined;
+        if (!lostRace) throw error;
+        if (attempt >= MAX_WRITE_ATTEMPTS) {
+          throw new ScimError(503, `${this.kind} is being changed by too many concurrent requests; retry later`);
+        }
+        await sleep(Math.random() * 3 * attempt);
+      }
+    }
   }
 
   /** Applies a member delta; unknown member ids are 400 invalidValue, never 5xx (Entra retries 5xx forever). */
