@@ -269,6 +269,24 @@ export class JobQueue {
   }
 
   /**
+   * Open jobs per target and state for the metrics gauge; `failed` counts queued jobs whose last
+   * run failed (waiting for a retry). Finished jobs are history, not load, and are left out.
+   */
+  async countsByTarget(): Promise<{ target: string; state: string; count: number }[]> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['target', 'state', (eb) => eb.fn.countAll().as('n'), (eb) => eb.fn.count('last_error').as('failed')])
+      .where('state', '!=', 'done')
+      .groupBy(['target', 'state'])
+      .execute();
+    return rows.flatMap((r) => {
+      const out = [{ target: String(r.target), state: String(r.state), count: Number(r.n) }];
+      if (r.state === 'queued') out.push({ target: String(r.target), state: 'failed', count: Number(r.failed) });
+      return out;
+    });
+  }
+
+  /**
    * Puts a job back in the queue. If the principal already has a queued job (a change arrived
    * meanwhile), that job covers this one: it inherits the later run time and the higher attempt
    * count, so backoff and dead-lettering still hold, and this job is closed as superseded.
