@@ -28,7 +28,7 @@ const isValuePath = (filter: Filter & { kind: 'compare' }) => {
  * The ids named by `value eq "a"` or `value eq "a" or value eq "b"`: such removals need not read
  * the group's members. Undefined for any other filter.
  */
-export function memberIdsOf(filter: Filter): string[] | undefined {
+function memberIdsOf(filter: Filter): string[] | undefined {
   if (filter.kind === 'compare') {
     return filter.op === 'eq' && typeof filter.value === 'string' && isValuePath(filter) ? [filter.value] : undefined;
   }

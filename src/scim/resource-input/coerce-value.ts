@@ -20,7 +20,7 @@ const invalid = (label: string, expected: string, value: unknown) =>
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?$/;
 
 /** Entra's default dialect sends booleans as "True"/"False" strings (interop item 5). */
-export function coerceBoolean(value: unknown): boolean | undefined {
+function coerceBoolean(value: unknown): boolean | undefined {
   if (typeof value === 'boolean') return value;
   if (typeof value !== 'string') return undefined;
   const lower = value.toLowerCase();
