@@ -43,7 +43,13 @@ async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number):
     }
     chunks.push(value);
   }
-  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks));
+  // RFC 8259 §8.1: JSON text is UTF-8. Invalid bytes are refused rather than silently replaced
+  // by U+FFFD, which would store something other than what the client sent.
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw badRequest('invalidSyntax', 'The body is not valid UTF-8 (RFC 8259 §8.1)');
+  }
 }
 
 /** Iterative, so a hostile body cannot overflow the stack here. */

@@ -102,7 +102,13 @@ function resourceIdOf(response: ScimResponse, path: string): string | null {
   const id = response.body?.id;
   if (typeof id === 'string') return id;
   const segments = path.split('/').filter(Boolean);
-  return segments.length === 2 && segments[1] !== '.search' ? decodeURIComponent(segments[1]!) : null;
+  if (segments.length !== 2 || segments[1] === '.search') return null;
+  try {
+    return decodeURIComponent(segments[1]!);
+  } catch {
+    // Malformed percent-encoding: the dispatcher answered 400; there is no resource to name.
+    return null;
+  }
 }
 
 const optional = <K extends string>(key: K, value: string | undefined) =>

@@ -48,7 +48,7 @@ export class ScimDispatcher {
 
   private async route(request: ScimRequest): Promise<ScimResponse> {
     const { method, call } = request;
-    const segments = request.path.split('/').filter((s) => s.length > 0).map(decodeURIComponent);
+    const segments = request.path.split('/').filter((s) => s.length > 0).map(decodeSegment);
     const [head, id, extra] = segments;
     if (extra !== undefined) throw notFound(`No such endpoint: ${request.path}`);
     const endpoint = head === undefined ? undefined : this.endpointFor(head);
@@ -158,6 +158,15 @@ function searchBody(body: unknown): Record<string, unknown> {
     throw badRequest('invalidSyntax', `A search request must carry the schema ${SEARCH_REQUEST}`);
   }
   return body as Record<string, unknown>;
+}
+
+/** A path segment with malformed percent-encoding (`%ZZ`) is the client's error, not a 500. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest('invalidSyntax', `Malformed percent-encoding in the path segment "${segment}"`);
+  }
 }
 
 function methodNotAllowed(method: string, path: string): ScimError {

@@ -178,6 +178,28 @@ describe('hostile input', () => {
       }
     });
 
+    it('a body that is not valid UTF-8 is 400 invalidSyntax, not stored with replacement characters (RFC 8259 §8.1)', async () => {
+      const before = await userCount(s);
+      const prefix = Buffer.from(`{"schemas":["${USER}"],"userName":"bad-utf8-`);
+      const body = Buffer.concat([prefix, Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]);
+      const res = await fetch(`${s.scimUrl}/Users`, { method: 'POST', headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/scim+json' }, body });
+      const text = await res.text();
+      assert.equal(res.status, 400, text);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/scim\+json/);
+      const json = JSON.parse(text);
+      assert.equal(json.status, '400');
+      assert.equal(json.scimType, 'invalidSyntax');
+      assert.equal(await userCount(s), before);
+      assertListResponse(await s.scim(`/Users${q({ filter: 'userName sw "bad-utf8-"' })}`), { totalResults: 0, itemsPerPage: 0 });
+    });
+
+    it('malformed percent-encoding in the path is 400 invalidSyntax, never 500', async () => {
+      for (const path of ['/Users/%ZZ', '/Users/%E0%A4%A', '/Groups/%', '/%ZZ']) {
+        for (const method of ['GET', 'DELETE']) assertScimError(await s.scim(path, { method }), 400, 'invalidSyntax');
+      }
+      assertScimError(await s.scim('/Users/%ZZ', { method: 'PATCH', body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] } }), 400, 'invalidSyntax');
+    });
+
     it('a non-JSON content type (text/plain) is 415', async () => {
       const before = await userCount(s);
       const res = await s.scim('/Users', { method: 'POST', body: JSON.stringify(minimalUser('plain@example.com')), headers: { 'content-type': 'text/plain' } });
