@@ -1,5 +1,5 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
-import { badRequest } from '../domain/errors.ts';
+import { badRequest, ScimError } from '../domain/errors.ts';
 import type { CompareOp, Filter, FilterValue } from '../scim/filter/ast.ts';
 import { parseAttrPath } from '../scim/filter/parse-attr-path.ts';
 import {
@@ -291,7 +291,14 @@ class SqlCompiler {
     if (!resolved || !leaf || resolved.def.multiValued || membershipOf(this.kind, this.type, resolved)) {
       throw badRequest('invalidValue', `sortBy "${sortBy}" is not a single-valued attribute of ${this.type.name}`);
     }
-    const operand = this.singleOperand(resolved, resolved.sub?.name ?? (resolved.def.type === 'complex' ? leaf.name : undefined));
+    let operand: Operand;
+    try {
+      operand = this.singleOperand(resolved, resolved.sub?.name ?? (resolved.def.type === 'complex' ? leaf.name : undefined));
+    } catch (error) {
+      // meta.location / meta.version: no column holds them.
+      if (error instanceof ScimError) throw badRequest('invalidValue', `sortBy "${sortBy}" cannot be sorted on`);
+      throw error;
+    }
     switch (operand.at) {
       case 'constant':
         return { expr: sql`${operand.value}`, nullable: false };

@@ -76,13 +76,16 @@ export class KyselyDirectoryReader implements DirectoryReader {
     for (const term of order) page = page.orderBy(term);
     const ids = (await page.limit(query.count).offset(offset).execute()).map((row) => row.id as string);
     if (ids.length === 0) return { totalResults, resources: [] };
-    const rows = await this.db
-      .selectFrom(RESOURCE_TABLE[kind])
-      .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
-      .where('tenant_id', '=', tenantId)
-      .where('id', 'in', ids)
-      .execute();
-    const byId = new Map(rows.map((row) => [row.id as string, row as ResourceRow]));
+    const byId = new Map<string, ResourceRow>();
+    for (const part of chunks(ids)) {
+      const rows = await this.db
+        .selectFrom(RESOURCE_TABLE[kind])
+        .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
+        .where('tenant_id', '=', tenantId)
+        .where('id', 'in', part)
+        .execute();
+      for (const row of rows) byId.set(row.id as string, row as ResourceRow);
+    }
     // A row deleted between the two reads is left out of the page rather than failing it.
     const resources = ids.flatMap((id) => {
       const row = byId.get(id);
