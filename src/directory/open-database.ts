@@ -9,6 +9,11 @@ export interface OpenDatabaseOptions {
   /** Folder of the embedded store; unused for PostgreSQL. */
   dataDir: string;
   migrations: MigrationSet[];
+  /**
+   * Embedded store only: take the data folder for this process alone (a server; the default).
+   * CLI tools pass false to work beside a running server.
+   */
+  exclusive?: boolean;
 }
 
 /** Arbitrary constant naming Rolecall's migration lock among the database's advisory locks. */
@@ -66,7 +71,7 @@ async function migrate(db: Kysely<any>, sets: MigrationSet[], dialect: SqlDialec
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const dialect = dialectOf(options.store);
   if (dialect === 'sqlite' && !options.dataDir) throw new Error('the embedded SQLite store needs a data folder (dataDir)');
-  const db = dialect === 'sqlite' ? await openSqlite(options.dataDir) : await openPostgres(options.store);
+  const db = dialect === 'sqlite' ? await openSqlite(options.dataDir, options.exclusive ?? true) : await openPostgres(options.store);
   try {
     await migrate(db, options.migrations, dialect);
   } catch (error) {

@@ -51,31 +51,27 @@ function ownerHint(dataDir: string): string {
   }
 }
 
+/** SQLite database file whose exclusive lock marks the server that owns the data folder. */
+export const SQLITE_OWNER_FILE = 'rolecall.owner';
+
 /**
- * Opens `<dataDir>/rolecall.sqlite` owned exclusively by this process.
- *
- * Ownership: `locking_mode=EXCLUSIVE` plus one `BEGIN EXCLUSIVE` makes SQLite take its OS-level
- * (fcntl) write lock and keep it until the connection closes. The kernel drops that lock when the
- * process dies, even by SIGKILL, so there is never a stale lock to clean up and pid reuse cannot
- * fool it; a second opener, in this or any other process, gets SQLITE_BUSY at once
- * (busy_timeout is 0 while probing) and is refused with a clear error. rolecall.lock only records
- * the owner's pid for that message.
- *
- * Durability: WAL with synchronous=NORMAL. A commit is written to the WAL file before the call
- * returns, so once acknowledged it survives a killed process (the data is in the kernel's page
- * cache); only an OS crash or power loss before the next checkpoint's fsync may lose the last
- * commits, and never corrupts the database. FULL would fsync every commit for that last case.
+ * Takes ownership of a data folder: `locking_mode=EXCLUSIVE` plus one `BEGIN EXCLUSIVE` on a
+ * dedicated owner database makes SQLite take its OS-level (fcntl) write lock and keep it until
+ * the connection closes. The kernel drops that lock when the process dies, even by SIGKILL, so
+ * there is never a stale lock to clean up and pid reuse cannot fool it; a second server gets
+ * SQLITE_BUSY at once and is refused with a clear error. The lock sits on its own file, not on
+ * rolecall.sqlite, so CLI tools can still open the store beside a running server (WAL is safe
+ * across processes) and, say, a revoked token is refused at once.
  */
-export async function openSqlite(dataDir: string): Promise<Kysely<any>> {
-  mkdirSync(dataDir, { recursive: true });
-  const raw = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+function takeOwnership(dataDir: string): BetterSqlite3.Database {
+  const owner = new BetterSqlite3(join(dataDir, SQLITE_OWNER_FILE));
   try {
-    raw.pragma('busy_timeout = 0');
-    raw.pragma('locking_mode = EXCLUSIVE');
-    raw.pragma('journal_mode = WAL');
-    raw.exec('BEGIN EXCLUSIVE; COMMIT');
+    owner.pragma('busy_timeout = 0');
+    owner.pragma('locking_mode = EXCLUSIVE');
+    owner.exec('BEGIN EXCLUSIVE; COMMIT');
+    return owner;
   } catch (error) {
-    raw.close();
+    owner.close();
     if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
       throw new Error(`data folder ${dataDir} is in use by another Rolecall process${ownerHint(dataDir)}; stop it or choose another --data-dir`, {
         cause: error,
@@ -83,6 +79,21 @@ export async function openSqlite(dataDir: string): Promise<Kysely<any>> {
     }
     throw error;
   }
+}
+
+/**
+ * Opens `<dataDir>/rolecall.sqlite`; with `exclusive` (a server), owned by this process alone.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is written to the WAL file before the call
+ * returns, so once acknowledged it survives a killed process (the data is in the kernel's page
+ * cache); only an OS crash or power loss before the next checkpoint's fsync may lose the last
+ * commits, and never corrupts the database. FULL would fsync every commit for that last case.
+ */
+export async function openSqlite(dataDir: string, exclusive = true): Promise<Kysely<any>> {
+  mkdirSync(dataDir, { recursive: true });
+  const owner = exclusive ? takeOwnership(dataDir) : undefined;
+  const raw = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+  raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
   raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   raw.pragma('foreign_keys = ON');
@@ -92,8 +103,12 @@ export async function openSqlite(dataDir: string): Promise<Kysely<any>> {
   raw.function('rc_lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
 
   const pidFile = join(dataDir, SQLITE_PID_FILE);
-  writeFileSync(pidFile, `${process.pid}\n`);
-  const database = cachingDatabase(raw, () => rmSync(pidFile, { force: true }));
+  if (owner) writeFileSync(pidFile, `${process.pid}\n`);
+  const database = cachingDatabase(raw, () => {
+    if (!owner) return;
+    rmSync(pidFile, { force: true });
+    owner.close();
+  });
   return new Kysely<any>({ dialect: new SqliteDialect({ database }) });
 }
 
