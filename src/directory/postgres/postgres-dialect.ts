@@ -3,10 +3,15 @@ import pg from 'pg';
 import type { DialectSql, JsonTarget } from '../dialect-sql.ts';
 
 const POOL_SIZE = 10;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** A pooled PostgreSQL store; several Rolecall instances may share the database. */
 export async function openPostgres(url: string): Promise<Kysely<any>> {
-  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
+  // A bounded wait for a connection: with the server down, requests fail instead of queueing forever.
+  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An idle pooled connection that breaks (server restart, network cut) is dropped by the pool and
+  // replaced on next use; without a listener its 'error' event would crash the process.
+  pool.on('error', () => {});
   // Fail at open, with the server's message, rather than on the first SCIM request.
   const client = await pool.connect().catch(async (error: unknown) => {
     await pool.end();
