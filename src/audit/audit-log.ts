@@ -241,6 +241,8 @@ export class AuditLog {
    * checkpoint (seq and hash of the last removed event) and, in the same transaction, an
    * 'audit.pruned' event carrying that checkpoint, so the checkpoint is itself in the chain.
    * The chain is verified first: pruning must never erase the evidence of tampering.
+   * The delete runs under the head lock (so no append sees a half-pruned chain), which
+   * pauses writers meanwhile: prune often, or in steps of increasing `before`, not a year at once.
    */
   async prune(before: string, options: { actor?: string } = {}): Promise<{ removed: number; checkpoint: AuditCheckpoint | null }> {
     const prunedBefore = isoTime(before, 'prune');
