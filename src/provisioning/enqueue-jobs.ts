@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Principal } from './job.ts';
 
 /** Rows per INSERT: stays well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
@@ -6,15 +6,21 @@ const CHUNK = 500;
 
 /**
  * Queues a job for each principal, in the caller's transaction when `db` is one. A principal
- * that already has a queued job is skipped (the partial unique index `jobs_one_queued`): that
- * job will recompute the plan when it runs, so it covers this change too. A principal whose job
- * is running gets a new queued job, because the running one may have read the directory
+ * that already has a queued job gets no second one (the partial unique index `jobs_one_queued`):
+ * that job recomputes the plan when it runs, so it covers this change too, PROVIDED it runs
+ * after this transaction commits. So the existing job is not skipped but touched: the upsert
+ * row-locks it until commit, and a PostgreSQL claimer (FOR UPDATE SKIP LOCKED) passes it by
+ * until then instead of running it against the directory as it was before this change. (With
+ * DO NOTHING, a claim between this insert and the commit lost the change.) A principal whose
+ * job is running gets a new queued job, because the running one may have read the directory
  * before this change.
  */
 export async function enqueueJobs(db: Kysely<any>, principals: Principal[], now: Date = new Date()): Promise<void> {
   const at = now.toISOString();
   const unique = new Map(principals.map((p) => [`${p.tenantId}\u0000${p.userId}\u0000${p.target}`, p]));
-  const rows = [...unique.values()].map((p) => ({
+  // One order for every writer, so two transactions touching the same queued jobs cannot deadlock.
+  const sorted = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
+  const rows = sorted.map((p) => ({
     tenant_id: p.tenantId,
     user_id: p.userId,
     target: p.target,
@@ -28,7 +34,13 @@ export async function enqueueJobs(db: Kysely<any>, principals: Principal[], now:
     await db
       .insertInto('jobs')
       .values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.doNothing())
+      .onConflict((oc) =>
+        oc
+          .columns(['tenant_id', 'user_id', 'target'])
+          // A literal, not a parameter: the index predicate must match jobs_one_queued's at plan time.
+          .where(sql.ref('state'), '=', sql.lit('queued'))
+          .doUpdateSet({ updated_at: sql.ref('excluded.updated_at') }),
+      )
       .execute();
   }
 }
