@@ -145,6 +145,14 @@ test('verify names a deleted middle event and a deleted last event', (t) =>
     await failsAt(log, 15, /event missing \(next stored event is seq 16\)/);
   }));
 
+test('verify notices a chain head that no longer matches the last event', (t) =>
+  eachAuditStore(t, async ({ database }) => {
+    const log = new AuditLog(database);
+    await appendMany(log, database.db, 5);
+    await sql`UPDATE audit_head SET last_hash = ${'f'.repeat(64)} WHERE id = 1`.execute(database.db);
+    await failsAt(log, 5, /chain head/);
+  }));
+
 test('verify names the first of two reordered events', (t) =>
   eachAuditStore(t, async ({ database }) => {
     const log = new AuditLog(database);
