@@ -37,7 +37,7 @@ export function accessReview(rows: readonly (AccessRow | PastAccessRow)[]): Acce
 /**
  * The review as RFC 4180 CSV: a header, CRLF line ends, fields quoted when they hold a comma,
  * quote, CR or LF (or edge spaces) with inner quotes doubled. Lists inside a field are joined
- * with ';'; grantedBy reads "role: group, group; role: group". Values are written exactly as
+ * with ';'; grantedBy reads "role: group, group; role: (none)". Values are written exactly as
  * stored (no spreadsheet-formula escaping) because this is evidence; open it as text.
  */
 export function accessReviewCsv(rows: readonly (AccessRow | PastAccessRow)[]): string {
@@ -49,7 +49,7 @@ export function accessReviewCsv(rows: readonly (AccessRow | PastAccessRow)[]): s
       entry.userId,
       entry.roles.join(';'),
       Object.entries(entry.grantedBy)
-        .map(([role, groups]) => `${role}: ${groups.join(', ')}`)
+        .map(([role, groups]) => `${role}: ${groups.length === 0 ? '(none)' : groups.join(', ')}`)
         .join('; '),
       entry.lastChange,
       entry.matchesDirectory,
