@@ -40,10 +40,19 @@ export class BulkProcessor {
 
     while (pending.length > 0) {
       const waiting: typeof pending = [];
+      // Resources addressed by operations left waiting in this pass. A later operation on the same
+      // resource waits too, so that operations on one resource keep the request's order: a DELETE
+      // listed last never runs before a PATCH listed first that only waited for its bulkId. A POST
+      // creates a new resource that nothing earlier can have addressed except by waiting for it.
+      // Targets are compared as resolved now: a bulkId created earlier in this pass names the same
+      // resource as its id.
+      const blocked = (target: string) =>
+        waiting.some((w) => w.op.method !== 'POST' && targetOf(w.op.path, created) === target);
       for (const item of pending) {
         if (failOnErrors !== undefined && errors >= failOnErrors) break;
-        const refs = referencesOf(item.op);
-        if (refs.some((r) => !created.has(r))) {
+        const target = item.op.method === 'POST' ? undefined : targetOf(item.op.path, created);
+        const unresolved = referencesOf(item.op).some((r) => !created.has(r));
+        if (unresolved || (target !== undefined && blocked(target))) {
           waiting.push(item);
           continue;
         }
@@ -54,7 +63,11 @@ export class BulkProcessor {
       if (failOnErrors !== undefined && errors >= failOnErrors) break;
       if (waiting.length === pending.length) {
         for (const { op, index } of waiting) {
-          results[index] = outcome(op, errorResponse(new ScimError(409, `Operation references a bulkId that is never created or is circular: ${referencesOf(op).join(', ')}`)));
+          const refs = referencesOf(op);
+          const detail = refs.some((r) => !created.has(r))
+            ? `Operation references a bulkId that is never created or is circular: ${refs.join(', ')}`
+            : 'Operation waits for an earlier operation on the same resource whose bulkId is never created or is circular';
+          results[index] = outcome(op, errorResponse(new ScimError(409, detail)), undefined);
         }
         break;
       }
@@ -119,12 +132,14 @@ export class BulkProcessor {
     if (op.method === 'POST' && response.status === 201 && op.bulkId !== undefined) {
       created.set(op.bulkId, String(response.body?.id));
     }
-    return outcome(op, response);
+    // §3.7: "location ... REQUIRED in a response, except in the event of a POST failure". An
+    // operation on an existing resource names it by its path even when it answers without a body.
+    return outcome(op, response, op.method === 'POST' ? undefined : `${call.baseUrl}${path.replace(/\/+$/, '')}`);
   }
 }
 
-function outcome(op: BulkOperation, response: ScimResponse): Record<string, unknown> {
-  const location = response.location ?? ((response.body?.meta as { location?: string } | undefined)?.location);
+function outcome(op: BulkOperation, response: ScimResponse, resourceUrl: string | undefined): Record<string, unknown> {
+  const location = response.location ?? ((response.body?.meta as { location?: string } | undefined)?.location) ?? resourceUrl;
   return {
     method: op.method,
     ...(op.bulkId === undefined ? {} : { bulkId: op.bulkId }),
@@ -133,6 +148,17 @@ function outcome(op: BulkOperation, response: ScimResponse): Record<string, unkn
     status: String(response.status),
     ...(response.status >= 400 && response.body ? { response: response.body } : {}),
   };
+}
+
+/**
+ * The resource an operation on an existing resource addresses, for ordering: `users/42`, with a
+ * `bulkId:x` segment standing for the id it resolves to (or will resolve to).
+ */
+function targetOf(path: string, created: Map<string, string>): string | undefined {
+  const [type, id] = path.split('/').filter((s) => s.length > 0);
+  if (type === undefined || id === undefined) return undefined;
+  const ref = REFERENCE.exec(id);
+  return `${type.toLowerCase()}/${ref ? (created.get(ref[1]!) ?? id) : id}`;
 }
 
 /** Every `bulkId:x` string inside the path or data (§3.7.2). */

@@ -318,6 +318,83 @@ describe('hostile input', () => {
       assert.equal(u1.json.userName, 'bulk-u1@example.com');
     });
 
+    it('resolves bulkId in operation paths and reports location and version for every operation (§3.7.1, §3.7.3)', async () => {
+      const res = await s.scim('/Bulk', {
+        method: 'POST',
+        body: {
+          schemas: [BULK_REQUEST],
+          Operations: [
+            { method: 'PATCH', path: '/Users/bulkId:p1', data: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'Patched In Bulk' }] } },
+            { method: 'PATCH', path: '/Groups/bulkId:pg', data: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: 'bulkId:p1' }] }] } },
+            { method: 'POST', path: '/Users', bulkId: 'p1', data: minimalUser('bulk-path@example.com') },
+            { method: 'POST', path: '/Groups', bulkId: 'pg', data: { schemas: [GROUP], displayName: 'Bulk Path Group' } },
+            { method: 'DELETE', path: '/Users/bulkId:p1' },
+          ],
+        },
+      });
+      assertStatus(res, 200);
+      const ops = res.json.Operations as Record<string, any>[];
+      assert.equal(ops.length, 5);
+      const created = ops.find((o) => o.bulkId === 'p1')!;
+      const group = ops.find((o) => o.bulkId === 'pg')!;
+      assert.equal(created.status, '201');
+      assert.equal(group.status, '201');
+      const userLocation = created.location as string;
+      const groupLocation = group.location as string;
+      // RFC 7644 §3.7: location is REQUIRED in every operation response except a failed POST.
+      const byMethodAndLocation = ops.map((o) => [o.method, o.status, o.location]);
+      assert.deepEqual(byMethodAndLocation.sort(), [
+        ['DELETE', '204', userLocation],
+        ['PATCH', '200', userLocation],
+        ['PATCH', '204', groupLocation],
+        ['POST', '201', groupLocation],
+        ['POST', '201', userLocation],
+      ].sort());
+      for (const o of ops.filter((x) => x.method !== 'DELETE')) assert.match(o.version, /^W\/".+"$/, `${o.method} ${o.location} has a version`);
+      // The DELETE ran after the PATCHes that name the same bulkId (all of them resolved).
+      const groupId = groupLocation.slice(groupLocation.lastIndexOf('/') + 1);
+      assertScimError(await s.scim(`/Users/${userLocation.slice(userLocation.lastIndexOf('/') + 1)}`), 404);
+      assert.deepEqual(await memberIds(s, groupId), [], 'deleting the user removed it from the group');
+    });
+
+    it('operations waiting on bulkIds in any order all complete (no false circularity)', async () => {
+      const res = await s.scim('/Bulk', {
+        method: 'POST',
+        body: {
+          schemas: [BULK_REQUEST],
+          Operations: [
+            { method: 'PATCH', path: '/Groups/bulkId:og', data: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: 'bulkId:ou2' }] }] } },
+            { method: 'POST', path: '/Groups', bulkId: 'og', data: { schemas: [GROUP], displayName: 'Order Group', members: [{ value: 'bulkId:ou1' }] } },
+            { method: 'POST', path: '/Users', bulkId: 'ou1', data: minimalUser('order-1@example.com') },
+            { method: 'POST', path: '/Users', bulkId: 'ou2', data: minimalUser('order-2@example.com') },
+          ],
+        },
+      });
+      assertStatus(res, 200);
+      const ops = res.json.Operations as Record<string, any>[];
+      assert.deepEqual(ops.map((o) => `${o.method} ${o.status}`).sort(), ['PATCH 204', 'POST 201', 'POST 201', 'POST 201']);
+      const idOf = (bulkId: string) => { const l = ops.find((o) => o.bulkId === bulkId)!.location as string; return l.slice(l.lastIndexOf('/') + 1); };
+      assert.deepEqual(await memberIds(s, idOf('og')), [idOf('ou1'), idOf('ou2')].sort());
+    });
+
+    it('a bulk operation with a stale version fails with 412 (§3.7, §3.14)', async () => {
+      const user = await create(s, '/Users', minimalUser('bulk-versioned@example.com'));
+      const res = await s.scim('/Bulk', {
+        method: 'POST',
+        body: {
+          schemas: [BULK_REQUEST],
+          Operations: [
+            { method: 'PATCH', path: `/Users/${user.id}`, version: 'W/"999"', data: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'stale' }] } },
+            { method: 'PATCH', path: `/Users/${user.id}`, version: user.meta.version, data: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'fresh' }] } },
+          ],
+        },
+      });
+      assertStatus(res, 200);
+      assert.deepEqual(res.json.Operations.map((o: any) => o.status), ['412', '200']);
+      assert.equal(res.json.Operations[0].response.status, '412');
+      assert.equal((await s.scim(`/Users/${user.id}`)).json.displayName, 'fresh');
+    });
+
     it('a circular or unknown bulkId reference fails that operation only, with 409', async () => {
       const res = await s.scim('/Bulk', {
         method: 'POST',
