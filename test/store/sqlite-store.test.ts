@@ -93,6 +93,33 @@ describe('sqlite data folder', () => {
     }
   });
 
+  it('a write whose snapshot went stale under another process is retried, not failed', async () => {
+    const dataDir = tempDir();
+    const server = await openIn(dataDir);
+    const tool = await openDatabase({ store: 'sqlite', dataDir, migrations: [directoryMigrations], exclusive: false });
+    try {
+      const serverStore = new KyselyResourceStore(server, []);
+      const toolStore = new KyselyResourceStore(tool, []);
+      let attempts = 0;
+      let serverWrote: Promise<unknown> | undefined;
+      await toolStore.write(context, async (w) => {
+        attempts += 1;
+        await w.get('User', 't', 'x'); // opens the read snapshot
+        serverWrote ??= serverStore.write(context, (sw) => sw.insert('User', 't', { id: 'from-server', data: { userName: 'server' } }));
+        await serverWrote;
+        // Upgrading the stale snapshot to a write fails with SQLITE_BUSY_SNAPSHOT; write() re-runs fn.
+        await w.insert('User', 't', { id: 'from-tool', data: { userName: 'tool' } });
+      });
+      assert.equal(attempts, 2);
+      assert.ok(await serverStore.get('User', 't', 'from-tool'));
+      assert.ok(await serverStore.get('User', 't', 'from-server'));
+    } finally {
+      await tool.close();
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('userName eq and the default page use indexes, not table scans', async () => {
     const dataDir = tempDir();
     const database = await openIn(dataDir);

@@ -5,7 +5,7 @@ import { Kysely, SqliteDialect, sql, type RawBuilder, type SqlBool, type SqliteD
 import type { DialectSql, JsonTarget } from '../dialect-sql.ts';
 
 export const SQLITE_FILE = 'rolecall.sqlite';
-/** Informational only: names the owning pid in errors. The lock itself is SQLite's (see openSqlite). */
+/** Informational only: names the owning pid in errors. The lock itself is SQLite's (see takeOwnership). */
 export const SQLITE_PID_FILE = 'rolecall.lock';
 
 /** Statements kept prepared per connection; filters produce varied SQL, so the cache is bounded. */
