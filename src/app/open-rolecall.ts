@@ -27,6 +27,8 @@ export interface OpenOptions {
   sinks?: ChangeSink[];
   /** A server owns the embedded store exclusively; CLI tools share it (SQLite WAL is multi-process safe). */
   exclusive: boolean;
+  /** Runs once the database is open and before anything writes (to add sinks that need it). */
+  onOpen?: (database: Database) => void;
 }
 
 export async function openRolecall(config: ServerConfig, options: OpenOptions): Promise<Rolecall> {
@@ -36,6 +38,7 @@ export async function openRolecall(config: ServerConfig, options: OpenOptions): 
     migrations: allMigrations,
     exclusive: options.exclusive,
   });
+  options.onOpen?.(database);
   const tenants = new KyselyTenantRepository(database);
   const tokens = new TokenService(tenants, new JwtVerifier(tenants));
   const store = new KyselyResourceStore(database, options.sinks ?? []);

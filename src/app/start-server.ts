@@ -2,11 +2,20 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import pino, { type Logger } from 'pino';
 import { sql } from 'kysely';
+import pino, { type Logger } from 'pino';
+import { scimRequestEvent } from '../audit/audit-events.ts';
+import { AuditLog } from '../audit/audit-log.ts';
+import { AuditSink } from '../audit/audit-sink.ts';
+import type { ChangeSink } from '../directory/database.ts';
+import { adminRoutes } from '../http/admin-routes.ts';
 import { httpApp } from '../http/http-app.ts';
+import type { ScimRequestEvent } from '../http/scim-routes.ts';
+import { adminOperations } from './admin-operations.ts';
 import type { ServerConfig } from './config.ts';
+import { Metrics } from './metrics.ts';
 import { ensureDefaultTenant, openRolecall, type Rolecall } from './open-rolecall.ts';
+import { PolicyHolder, ProvisioningRuntime } from './provisioning-runtime.ts';
 
 export const SCIM_BASE_PATH = '/scim/v2';
 
@@ -15,14 +24,77 @@ export interface RunningServer {
   url: string;
   scimUrl: string;
   logger: Logger;
+  metrics: Metrics;
+  audit: AuditLog | undefined;
+  provisioning: ProvisioningRuntime | undefined;
+  /** Re-reads the policy file (SIGHUP, admin API). */
+  reload(): Promise<unknown>;
   close(): Promise<void>;
 }
 
-/** Opens the store, prints the first-start token, and serves HTTP(S). */
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Secrets never reach the logs: header, body and connection fields are censored by name. */
+export function createLogger(level: ServerConfig['logLevel']): Logger {
+  return pino({
+    level,
+    redact: { paths: ['authorization', '*.authorization', 'password', '*.password', 'token', '*.token', 'secret', '*.secret', 'url', '*.url'], censor: '[redacted]' },
+  });
+}
+
+/** Opens the store, attaches audit and provisioning, prints the first-start token, and serves HTTP(S). */
 export async function startServer(config: ServerConfig, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RunningServer> {
-  const logger = pino({ level: config.logLevel, redact: { paths: ['*.authorization', '*.password', '*.token', '*.secret'], censor: '[redacted]' } });
-  const app = await openRolecall(config, { exclusive: true });
+  const logger = createLogger(config.logLevel);
+  const holder = new PolicyHolder();
+  const sinks: ChangeSink[] = [ProvisioningRuntime.outboxSink(holder)];
+  let audit: AuditLog | undefined;
+  const app = await openRolecall(config, {
+    exclusive: true,
+    sinks,
+    // The audit sink needs the opened database; it is appended before the first write can run.
+    onOpen: (database) => {
+      if (!config.audit) return;
+      audit = new AuditLog(database, config.auditRetentionDays > 0 ? { retentionDays: config.auditRetentionDays } : {});
+      sinks.push(new AuditSink(audit));
+    },
+  });
   const first = await ensureDefaultTenant(app);
+  let provisioning: ProvisioningRuntime | undefined;
+  try {
+    if (config.policy) {
+      provisioning = await ProvisioningRuntime.start({
+        database: app.database, tenants: app.tenants, policyFile: config.policy, holder, logger,
+        ...(audit ? { audit } : {}), reconcileIntervalSeconds: config.reconcileInterval, background: true,
+      });
+    }
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const metrics = new Metrics(provisioning ? () => provisioning!.queue.countsByTarget() : undefined);
+  provisioning?.attachMetrics(metrics);
+
+  const onRequest = async (e: ScimRequestEvent) => {
+    metrics.observeRequest(e.method, e.path, e.status, e.durationMs);
+    if (provisioning && WRITES.has(e.method) && e.status < 400) provisioning.notify();
+    logger.info({ requestId: e.requestId, tenantId: e.tenantId, tokenId: e.tokenId, method: e.method, path: e.path, status: e.status, ms: Math.round(e.durationMs * 10) / 10 }, 'scim request');
+    if (audit) {
+      const context = { requestId: e.requestId, tenantId: e.tenantId ?? '', tokenId: e.tokenId, clientAddress: e.clientAddress, method: e.method, path: e.path };
+      await audit.append(app.database.db, scimRequestEvent(context, {
+        status: e.status, durationMs: Math.round(e.durationMs * 10) / 10,
+        ...(e.resourceId ? { resourceIds: [e.resourceId] } : {}),
+        ...(e.body === undefined ? {} : { body: e.body }),
+      })).catch((error: unknown) => logger.error({ err: error, requestId: e.requestId }, 'audit of a SCIM request failed'));
+    }
+  };
+
+  const reload = async () => {
+    if (!provisioning) throw new Error('no --policy was given at start');
+    const result = await provisioning.reload();
+    if (audit) await audit.append(app.database.db, { type: 'admin.policy.reloaded', actor: 'system', payload: { file: config.policy, ...result } });
+    logger.info(result, 'policy reloaded');
+    return result;
+  };
 
   const fetch = httpApp({
     scim: {
@@ -31,14 +103,14 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
       basePath: SCIM_BASE_PATH,
       maxBodyBytes: config.maxBodyBytes,
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-      onRequest: (e) => {
-        logger.info({ requestId: e.requestId, tenantId: e.tenantId, tokenId: e.tokenId, method: e.method, path: e.path, status: e.status, ms: Math.round(e.durationMs * 10) / 10 }, 'scim request');
-      },
+      onRequest,
     },
     ready: async () => {
       await sql`select 1`.execute(app.database.db);
       return true;
     },
+    metrics: () => metrics.render(),
+    ...(config.adminToken ? { admin: adminRoutes(config.adminToken, adminOperations({ app, audit, provisioning, reload })) } : {}),
   }).fetch;
 
   const server: ServerType = await new Promise((resolve) => {
@@ -60,17 +132,19 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const scimUrl = `${url}${SCIM_BASE_PATH}`;
   log(`Rolecall listening on ${url} (store: ${app.database.dialect === 'sqlite' ? `embedded, ${config.dataDir}` : 'postgres'})`);
   log(`SCIM base URL (Tenant URL in Entra, SCIM connector base URL in Okta): ${scimUrl}`);
+  if (provisioning) log(`Provisioning ${holder.current.targets.length} target(s) from ${config.policy}`);
   if (first) {
     log('First start: created tenant "default". Its bearer token is shown ONCE; store it now:');
     log(`  ${first.secret}`);
   }
   return {
-    app,
-    url,
-    scimUrl,
-    logger,
+    app, url, scimUrl, logger, metrics, audit, provisioning, reload,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await provisioning?.stop();
       await app.close();
     },
   };

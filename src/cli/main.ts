@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { RolecallError } from '../domain/errors.ts';
+import { registerAccess, registerAudit } from './audit-commands.ts';
+import { registerProvisioning } from './provisioning-commands.ts';
 import { registerServe } from './serve-command.ts';
 import { registerTenant } from './tenant-command.ts';
 import { registerToken } from './token-command.ts';
@@ -11,6 +13,9 @@ const program = new Command('rolecall')
 registerServe(program);
 registerToken(program);
 registerTenant(program);
+registerProvisioning(program);
+registerAudit(program);
+registerAccess(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

@@ -24,6 +24,11 @@ export function registerServe(program: Command): void {
         await server.close();
         process.exit(0);
       };
+      // SIGHUP re-reads the policy; a bad file keeps the running policy and says why.
+      process.on('SIGHUP', () => {
+        if (!config.policy) return server.logger.warn('SIGHUP ignored: no --policy');
+        server.reload().catch((error: unknown) => server.logger.error({ err: error }, 'policy reload failed; the previous policy stays in force'));
+      });
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
     });

@@ -23,4 +23,6 @@ export async function withTool<T>(options: Record<string, unknown>, fn: (app: Ro
   }
 }
 
-export const print = (line: string) => process.stdout.write(`${line}\n`);
+export const print = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
