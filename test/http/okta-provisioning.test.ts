@@ -74,6 +74,28 @@ describe('Okta provisioning run', () => {
     assert.equal('password' in asked.json, false, 'not even when asked for (returned: never)');
   });
 
+  it('never echoes a password, not even in the error for a malformed one (RFC 7643 §4.1.1 returned "never")', async () => {
+    const secret = `Leak-${randomUUID()}`;
+    const bodies = [
+      { schemas: [USER], userName: `pw-object-${tag}`, password: { value: secret } },
+      { schemas: [USER], userName: `pw-array-${tag}`, password: [secret] },
+    ];
+    for (const body of bodies) {
+      const res = await s.scim('/Users', { method: 'POST', body });
+      assertScimError(res, 400);
+      assert.equal(res.text.includes(secret), false, `the error must not carry the password: ${res.text}`);
+    }
+    const patched = await s.scim(`/Users/${user.id}`, { method: 'PATCH', body: patch({ op: 'replace', path: 'password', value: { value: secret } }) });
+    assertScimError(patched, 400);
+    assert.equal(patched.text.includes(secret), false, `the error must not carry the password: ${patched.text}`);
+    const put = await s.scim(`/Users/${user.id}`, { method: 'PUT', body: { ...user, password: [secret] } });
+    assertScimError(put, 400);
+    assert.equal(put.text.includes(secret), false, `the error must not carry the password: ${put.text}`);
+    const ok = await s.scim(`/Users/${user.id}`, { method: 'PATCH', body: patch({ op: 'replace', path: 'password', value: secret }) });
+    assertStatus(ok, 200);
+    assert.equal(ok.text.includes(secret), false);
+  });
+
   it('finds the user by userName in another case (item 1)', async () => {
     for (const variant of [userName.toLowerCase(), userName.toUpperCase()]) {
       const found = assertListResponse(await s.scim(`/Users${q({ filter: `userName eq "${variant}"`, startIndex: 1, count: 100 })}`), { totalResults: 1, itemsPerPage: 1 });
