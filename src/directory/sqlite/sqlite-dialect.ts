@@ -68,6 +68,7 @@ function takeOwnership(dataDir: string): BetterSqlite3.Database {
   try {
     owner.pragma('busy_timeout = 0');
     owner.pragma('locking_mode = EXCLUSIVE');
+    owner.pragma('journal_mode = MEMORY');
     owner.exec('BEGIN EXCLUSIVE; COMMIT');
     return owner;
   } catch (error) {
