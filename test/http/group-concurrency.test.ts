@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
-import { assertStatus, create, GROUP, inBatches, memberIds, minimalUser, patch, versionNumber } from './scim-assertions.ts';
+import { assertScimError, assertStatus, create, GROUP, inBatches, memberIds, minimalUser, patch, versionNumber } from './scim-assertions.ts';
 
 async function groupVersion(s: TestServer, id: string): Promise<number> {
   const res = await s.scim(`/Groups/${id}`);
@@ -62,12 +62,29 @@ async function concurrentUserPatches(s: TestServer): Promise<void> {
   assert.equal(new Set(responses.map((r) => r.json.meta.version)).size, 20);
 }
 
+/**
+ * Entra retries and parallel workers can create the same user or group twice at once: exactly one
+ * wins with 201, the others get 409 uniqueness (interop item 4), never a 500 from the store's
+ * unique index, whatever case each request uses.
+ */
+async function concurrentDuplicates(s: TestServer): Promise<void> {
+  const variants = ['dup@example.com', 'DUP@example.com', 'Dup@Example.com', 'dup@EXAMPLE.COM', 'dUp@example.com', 'duP@example.com', 'DUP@EXAMPLE.COM', 'dup@example.COM'];
+  const users = await Promise.all(variants.map((userName) => s.scim('/Users', { method: 'POST', body: minimalUser(userName) })));
+  assert.deepEqual(users.map((r) => r.status).sort(), [201, 409, 409, 409, 409, 409, 409, 409], users.map((r) => `${r.status} ${r.text.slice(0, 200)}`).join('\n'));
+  for (const res of users.filter((r) => r.status === 409)) assertScimError(res, 409, 'uniqueness');
+  const names = ['Ops', 'OPS', 'ops', 'oPs', 'OpS', 'opS'];
+  const groups = await Promise.all(names.map((displayName) => s.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName } })));
+  assert.deepEqual(groups.map((r) => r.status).sort(), [201, 409, 409, 409, 409, 409], groups.map((r) => `${r.status} ${r.text.slice(0, 200)}`).join('\n'));
+  for (const res of groups.filter((r) => r.status === 409)) assertScimError(res, 409, 'uniqueness');
+}
+
 describe('concurrent member PATCHes to one group', () => {
   it('embedded store: 50 concurrent adds leave exactly 50 members', async () => {
     const s = await startTestServer();
     try {
       await concurrentMembership(s);
       await concurrentUserPatches(s);
+      await concurrentDuplicates(s);
     } finally {
       await s.stop();
     }
@@ -88,6 +105,7 @@ describe('concurrent member PATCHes to one group', () => {
       s = await startTestServer({ store: db.url });
       await concurrentMembership(s);
       await concurrentUserPatches(s);
+      await concurrentDuplicates(s);
     });
   });
 });
