@@ -16,6 +16,8 @@ import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
  */
 export interface TestStore {
   database: Database;
+  /** The SQLite file or PostgreSQL URL, for another process to open. */
+  location: string;
   /** Another Kysely instance on the same database: a second Rolecall process. */
   second(): Database;
   cleanup(): Promise<void>;
@@ -32,20 +34,27 @@ function wrap(db: Kysely<any>, dialect: SqlDialect): Database {
   return { db, dialect, close: () => db.destroy() };
 }
 
+/** Opens a store database by dialect and location (also used by a child process in the crash test). */
+export function openStore(dialect: SqlDialect, location: string): Database {
+  if (dialect === 'postgres') {
+    return wrap(new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location, max: 8 }) }) }), 'postgres');
+  }
+  const sqlite = new SqliteDatabase(location);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  return wrap(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
+}
+
 export async function sqliteStore(): Promise<TestStore> {
   const dir = mkdtempSync(join(tmpdir(), 'rolecall-provisioning-'));
   const file = join(dir, 'store.db');
-  const open = () => {
-    const sqlite = new SqliteDatabase(file);
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('busy_timeout = 5000');
-    return wrap(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
-  };
+  const open = () => openStore('sqlite', file);
   const database = open();
   await migrate(database, [directoryMigrations, jobMigrations]);
   const extra: Database[] = [];
   return {
     database,
+    location: file,
     second: () => {
       const d = open();
       extra.push(d);
@@ -62,12 +71,13 @@ export async function sqliteStore(): Promise<TestStore> {
 export async function postgresStore(t: TestContext): Promise<TestStore | undefined> {
   if (!(await needPostgres(t))) return undefined;
   const scratch = await scratchPostgresDatabase('rolecall_jobs');
-  const open = () => wrap(new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: scratch.url, max: 8 }) }) }), 'postgres');
+  const open = () => openStore('postgres', scratch.url);
   const database = open();
   await migrate(database, [directoryMigrations, jobMigrations]);
   const extra: Database[] = [];
   return {
     database,
+    location: scratch.url,
     second: () => {
       const d = open();
       extra.push(d);
