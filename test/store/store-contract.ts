@@ -10,6 +10,8 @@ import type { DirectoryChange, RequestContext } from '../../src/domain/directory
 import { ScimError } from '../../src/domain/errors.ts';
 import { parseFilter } from '../../src/scim/filter/parse-filter.ts';
 import type { ListQuery, ResourceKind, StoredResource } from '../../src/scim/resource-store.ts';
+import type { ResourceTypeDef } from '../../src/scim/schema/attribute.ts';
+import { defineAttribute } from '../../src/scim/schema/define-attribute.ts';
 import { ENTERPRISE_USER_SCHEMA_ID } from '../../src/scim/schema/enterprise-user-schema.ts';
 import { GROUP_SCHEMA_ID } from '../../src/scim/schema/group-schema.ts';
 import { GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE } from '../../src/scim/schema/resource-types.ts';
@@ -35,6 +37,31 @@ const context = (tenantId: string): RequestContext => ({
 });
 
 const newTenant = () => `tenant-${randomUUID()}`;
+
+/** An extension with the attribute types the core schemas lack, to exercise every JSON comparison. */
+const TYPED_EXTENSION_ID = 'urn:example:params:scim:schemas:extension:typed:2.0:User';
+const TYPED_USER_TYPE: ResourceTypeDef = {
+  ...USER_RESOURCE_TYPE,
+  extensions: [
+    ...USER_RESOURCE_TYPE.extensions,
+    {
+      required: false,
+      schema: {
+        id: TYPED_EXTENSION_ID,
+        name: 'Typed',
+        description: 'test attributes',
+        attributes: [
+          defineAttribute('level', 'integer', { type: 'integer' }),
+          defineAttribute('score', 'decimal', { type: 'decimal' }),
+          defineAttribute('vip', 'boolean', { type: 'boolean' }),
+          defineAttribute('hired', 'dateTime', { type: 'dateTime' }),
+          defineAttribute('tags', 'strings', { multiValued: true }),
+          defineAttribute('code', 'case-exact string', { caseExact: true }),
+        ],
+      },
+    },
+  ],
+};
 
 async function scimError(promise: Promise<unknown>, status: number, scimType?: string): Promise<ScimError> {
   const error = await promise.then(
@@ -377,6 +404,45 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
         await scimError(store.list('User', t, query('User', { sortBy: 'nope' })), 400, 'invalidValue');
         await scimError(store.list('User', t, query('User', { sortBy: 'emails' })), 400, 'invalidValue');
       });
+    });
+
+    test('filters on integer, decimal, boolean, dateTime, case-exact and multi-valued simple JSON attributes', async () => {
+      const t = newTenant();
+      const typed = (values: Record<string, unknown>) => ({ [TYPED_EXTENSION_ID]: values });
+      await addUser(t, 'a', typed({ level: 3, score: 2.5, vip: true, hired: '2021-05-01T00:00:00.000Z', tags: ['Alpha', 'beta'], code: 'AbC' }));
+      await addUser(t, 'b', typed({ level: 10, score: 0.5, vip: false, hired: '2019-12-31T23:59:59.000Z', tags: ['gamma'], code: 'abc' }));
+      await addUser(t, 'c', typed({ level: '7', tags: [] }));
+      await addUser(t, 'd');
+      const names = (filter: string) => userNames(t, filter, { schema: TYPED_USER_TYPE });
+      const cases: [string, string[]][] = [
+        ['level eq 3', ['a']],
+        ['level gt 5', ['b']],
+        ['level ge 3', ['a', 'b']],
+        ['level lt 10', ['a']],
+        ['level le "10"', ['a', 'b']],
+        ['level ne 3', ['b', 'c', 'd']],
+        ['level pr', ['a', 'b', 'c']],
+        ['score gt 1', ['a']],
+        ['score le 0.5', ['b']],
+        ['vip eq true', ['a']],
+        ['vip eq false', ['b']],
+        ['vip ne true', ['b', 'c', 'd']],
+        ['vip pr', ['a', 'b']],
+        ['hired gt "2020-01-01T00:00:00Z"', ['a']],
+        ['hired lt "2020-01-01T01:00:00+01:00"', ['b']],
+        ['tags eq "alpha"', ['a']],
+        ['tags co "MM"', ['b']],
+        ['tags[value sw "BE"]', ['a']],
+        ['tags pr', ['a', 'b']],
+        ['not (tags pr)', ['c', 'd']],
+        ['code eq "abc"', ['b']],
+        ['code sw "Ab"', ['a']],
+        ['code gt "B"', ['b']],
+      ];
+      for (const [filter, expected] of cases) assert.deepEqual(await names(filter), expected, filter);
+      const sorted = await store.list('User', t, query('User', { schema: TYPED_USER_TYPE, sortBy: `${TYPED_EXTENSION_ID}:level`, sortOrder: 'descending' }));
+      // Descending puts resources without a number first ('7' is a string, not a number), by id.
+      assert.deepEqual(sorted.resources.slice(2).map((r) => r.data.userName), ['b', 'a']);
     });
 
     test('paging: stable pages, accurate totalResults, count=0', async () => {
