@@ -66,9 +66,9 @@ async function targetAccess(sources: AccessSources, policyTarget: PolicyTarget, 
   const recordedByUser = new Map(recorded.filter((account) => account.tenantId === policyTarget.tenant).map((account) => [account.userId, account]));
   const userIds = await principalIds(sources.view, policyTarget.tenant, [...recordedByUser.keys()], user);
 
-  const principals = await mapLimit(userIds, DIRECTORY_CONCURRENCY, (userId) => principalAccess(context, userId, recordedByUser.get(userId), managed));
-  const covered = new Set(principals.flatMap((principal) => principal.map((row) => row.login)));
   const recordedByLogin = new Map(recorded.map((account) => [account.login, account]));
+  const principals = await mapLimit(userIds, DIRECTORY_CONCURRENCY, (userId) => principalAccess(context, userId, recordedByUser, recordedByLogin, managed));
+  const covered = new Set(principals.flatMap((principal) => principal.map((row) => row.login)));
   const stale = [...managed.values()].filter((account) => !covered.has(account.login)).map((account) => staleAccess(context, account, recordedByLogin.get(account.login)));
   return [...principals.flat(), ...stale.flat()];
 }
@@ -90,8 +90,15 @@ async function principalIds(view: DirectoryView, tenantId: string, recordedUserI
   return [...ids];
 }
 
-async function principalAccess(context: TargetContext, userId: string, recorded: ManagedAccount | undefined, managed: Map<string, ActualAccount>): Promise<AccessRow[]> {
+async function principalAccess(
+  context: TargetContext,
+  userId: string,
+  recordedByUser: Map<string, ManagedAccount>,
+  recordedByLogin: Map<string, ManagedAccount>,
+  managed: Map<string, ActualAccount>,
+): Promise<AccessRow[]> {
   const { sources, policyTarget, target, replay } = context;
+  const recorded = recordedByUser.get(userId);
   const tenantId = policyTarget.tenant;
   const user = await sources.view.user(tenantId, userId);
   // desiredAccount only counts the user's own tenant's groups; naming groups must do the same.
@@ -107,6 +114,12 @@ async function principalAccess(context: TargetContext, userId: string, recorded:
     return [{ ...identity, login: '', role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: true, matchesDirectory: false, note: `no login can be named: ${error.message}` }];
   }
   if (!desired) return [];
+  const holder = recorded ? undefined : recordedByLogin.get(desired.login);
+  if (holder) {
+    // As in planPrincipal: the login belongs to the user it is recorded for, whose rows show its state; this user holds nothing.
+    const note = `the login is recorded for user ${holder.userId} of tenant ${holder.tenantId}; a new user never inherits another user's login`;
+    return [{ ...identity, login: desired.login, role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: desired.state === 'present', matchesDirectory: false, note }];
+  }
   const actual = managed.get(desired.login) ?? (await target.readAccount(desired.login));
   const situation = user === undefined ? 'user deleted from the directory' : !user.active ? 'user inactive in the directory' : desired.state !== 'present' ? 'user is in no group mapped to this target' : undefined;
   return accountRows(context, { ...identity, login: desired.login }, desired, actual, groups, situation);

@@ -24,11 +24,15 @@ export interface AccessReviewEntry {
 
 const CSV_COLUMNS = ['target', 'login', 'userName', 'userId', 'roles', 'grantedBy', 'lastChange', 'matchesDirectory', 'canLogin', 'notes'] as const;
 
-/** Folds per-role rows (accessNow or accessAt) into one entry per (target, login), in target then login order. */
+/**
+ * Folds per-role rows (accessNow or accessAt) into one entry per account, in target then login
+ * order. An account is (target, login, userId): a user refused a login recorded for another
+ * user has a row under that login too, and must not be merged into the holder's account.
+ */
 export function accessReview(rows: readonly (AccessRow | PastAccessRow)[]): AccessReviewEntry[] {
   const accounts = new Map<string, (AccessRow | PastAccessRow)[]>();
   for (const row of [...rows].sort(compareRows)) {
-    const key = `${row.target}\u0000${row.login}`;
+    const key = `${row.target}\u0000${row.login}\u0000${row.userId ?? ''}`;
     accounts.set(key, [...(accounts.get(key) ?? []), row]);
   }
   return [...accounts.values()].map(entryOf);
