@@ -142,9 +142,9 @@ describe('bearer tokens', () => {
     for (const authorization of ['Bearer', 'Bearer ', 'Bearer garbage', `Basic ${Buffer.from('user:pass').toString('base64')}`, s.token, `Bearer ${s.token} extra`, 'Bearer a.b.c', 'Bearer rcs_']) {
       assertUnauthorized(await s.scim('/Users', { token: null, headers: { authorization } }));
     }
-    // Every endpoint, including discovery and writes, is behind auth; a refused write writes nothing.
-    for (const [path, method] of [['/ServiceProviderConfig', 'GET'], ['/Schemas', 'GET'], ['/Users', 'POST'], ['/Bulk', 'POST'], ['/Users/x', 'DELETE']] as const) {
-      assertUnauthorized(await s.scim(path, { method, token: 'nope', ...(method === 'POST' ? { body: minimalUser('sneaky') } : {}) }));
+    // Every resource endpoint, reads and writes, is behind auth; a refused write writes nothing.
+    for (const [path, method] of [['/Groups', 'GET'], ['/Users/.search', 'POST'], ['/Users', 'POST'], ['/Bulk', 'POST'], ['/Users/x', 'DELETE'], ['/Users/x', 'PATCH'], ['/Users/x', 'PUT']] as const) {
+      assertUnauthorized(await s.scim(path, { method, token: 'nope', ...(method === 'GET' || method === 'DELETE' ? {} : { body: minimalUser('sneaky') }) }));
     }
     assertListResponse(await s.scim(`/Users${q({ filter: 'userName eq "sneaky"' })}`), { totalResults: 0, itemsPerPage: 0 });
   });
