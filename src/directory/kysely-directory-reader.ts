@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { DirectoryReader, ListQuery, ListResult, MemberRef, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
@@ -31,8 +31,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
   constructor(
     protected readonly db: Kysely<any>,
     protected readonly d: DialectSql,
-    /** Inside a write on PostgreSQL: get() locks the row it reads (see KyselyDirectoryWriter). */
-    private readonly lockOnGet = false,
+    /** Inside a write on PostgreSQL: reads lock the rows they return (see KyselyDirectoryWriter). */
+    private readonly lockRows = false,
   ) {}
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
@@ -53,7 +53,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
       .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
       .where('tenant_id', '=', tenantId)
       .where('id', '=', id);
-    if (this.lockOnGet) query = query.forUpdate();
+    if (this.lockRows) query = query.forUpdate();
     const row = await query.executeTakeFirst();
     return row && this.toResource(kind, row as ResourceRow);
   }
@@ -127,14 +127,12 @@ export class KyselyDirectoryReader implements DirectoryReader {
   async resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>> {
     const found = new Map<string, 'User' | 'Group'>();
     for (const part of chunks([...new Set(ids)])) {
-      const rows = await this.db
-        .selectFrom('users')
-        .select(['id', sql<'User' | 'Group'>`'User'`.as('kind')])
-        .where('tenant_id', '=', tenantId)
-        .where('id', 'in', part)
-        .unionAll(this.db.selectFrom('groups').select(['id', sql<'User' | 'Group'>`'Group'`.as('kind')]).where('tenant_id', '=', tenantId).where('id', 'in', part))
-        .execute();
-      for (const row of rows) found.set(row.id as string, row.kind);
+      for (const kind of ['User', 'Group'] as const) {
+        let query = this.db.selectFrom(RESOURCE_TABLE[kind]).select('id').where('tenant_id', '=', tenantId).where('id', 'in', part);
+        // FOR SHARE keeps a member from being deleted between this check and the member row insert.
+        if (this.lockRows) query = query.forShare();
+        for (const row of await query.execute()) found.set(row.id as string, kind);
+      }
     }
     return found;
   }

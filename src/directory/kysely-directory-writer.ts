@@ -14,7 +14,9 @@ const text = (value: unknown): string | null => (typeof value === 'string' ? val
 /**
  * The writes of one ResourceStore.write call, all on its transaction. On PostgreSQL, get() locks
  * the row it returns until commit: a read-modify-write (PATCH reads, then updates with the read
- * version) waits for a concurrent one instead of failing it with 412. Uniqueness is enforced by
+ * version) waits for a concurrent one instead of failing it with 412; resolveMembers() share-locks
+ * the members it finds, so a concurrent delete cannot leave a member row pointing at nothing
+ * (SQLite runs one write at a time, so neither race exists there). Uniqueness is enforced by
  * the database's unique indexes (two concurrent inserts cannot both pass a pre-check); on
  * PostgreSQL the violation aborts the transaction, so a 409 must end the write, as it does when
  * it propagates out of `fn`.

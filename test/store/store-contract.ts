@@ -557,6 +557,28 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(String(final.data.title).split(',').filter(Boolean).map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     });
 
+    test('a member deleted while a write adds it leaves no member row behind', async () => {
+      const t = newTenant();
+      const group = await addGroup(t, 'G');
+      const user = await addUser(t, 'u');
+      let checked: () => void = () => {};
+      const memberChecked = new Promise<void>((resolve) => {
+        checked = resolve;
+      });
+      const adding = store.write(context(t), async (w) => {
+        const known = await w.resolveMembers(t, [user.id]);
+        checked();
+        // Give the delete time to run (or, on a correct store, to block on this write).
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return w.addMembers(t, group.id, [{ value: user.id, type: known.get(user.id) ?? 'User' }]);
+      });
+      await memberChecked;
+      const removing = store.write(context(t), (w) => w.remove('User', t, user.id));
+      await Promise.all([adding, removing]);
+      assert.equal(await store.get('User', t, user.id), undefined);
+      assert.deepEqual(await store.members(t, group.id), []);
+    });
+
     test('writes locking two groups in opposite orders both complete (deadlock retried)', async () => {
       const t = newTenant();
       const a = await addGroup(t, 'A');
