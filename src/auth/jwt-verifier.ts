@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Tenant, TenantRepository } from '../domain/tenancy.ts';
 import type { Principal } from './token-service.ts';
@@ -9,7 +9,8 @@ import type { Principal } from './token-service.ts';
  * the tenant; the signature, issuer, audience and lifetime are then verified against its keys.
  */
 export class JwtVerifier {
-  private readonly keySets = new Map<string, { source: string; keys: JWTVerifyGetKey }>();
+  /** Per tenant; `version` is the JWKS file's mtime and size, so a rotated file is re-read. */
+  private readonly keySets = new Map<string, { source: string; version: string; keys: JWTVerifyGetKey }>();
 
   constructor(private readonly tenants: TenantRepository) {}
 
@@ -39,12 +40,16 @@ export class JwtVerifier {
 
   private async keysOf(tenant: Tenant): Promise<JWTVerifyGetKey> {
     const source = tenant.jwks!;
+    const remote = /^https?:\/\//i.test(source);
+    // A remote JWKS refreshes itself (jose refetches on an unknown kid). A file is re-read when it
+    // changes, so rotating the identity provider's signing key needs no restart.
+    const version = remote ? 'remote' : await stat(source).then((st) => `${st.mtimeMs}:${st.size}`);
     const cached = this.keySets.get(tenant.id);
-    if (cached && cached.source === source) return cached.keys;
-    const keys = /^https?:\/\//i.test(source)
+    if (cached && cached.source === source && cached.version === version) return cached.keys;
+    const keys = remote
       ? createRemoteJWKSet(new URL(source))
       : createLocalJWKSet(JSON.parse(await readFile(source, 'utf8')));
-    this.keySets.set(tenant.id, { source, keys });
+    this.keySets.set(tenant.id, { source, version, keys });
     return keys;
   }
 }

@@ -262,6 +262,25 @@ describe('identity-provider JWTs', () => {
       assertUnauthorized(res);
     }
   });
+
+  it('picks up a rotated JWKS file without a restart: the new key is accepted, the removed one refused', async () => {
+    const jwksFile = join(dir, 'jwks.json');
+    assertStatus(await s.scim('/Users', { token: await sign({}) }), 200);
+    const rotated = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(rotated.publicKey)), kid: 'rotated-k2', alg: 'RS256', use: 'sig' };
+    writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
+    const withNewKey = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'rotated-k2' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(rotated.privateKey);
+    const res = await s.scim(`/Users${q({ filter: 'userName eq "jwt-tenant-user"' })}`, { token: withNewKey });
+    const users = assertListResponse(res, { totalResults: 1, itemsPerPage: 1 });
+    assert.equal(users[0]!.id, jwtUser.id);
+    assertUnauthorized(await s.scim('/Users', { token: await sign({}) }));
+  });
 });
 
 describe('CLI tokens against a stopped server data dir', () => {
