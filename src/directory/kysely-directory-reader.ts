@@ -6,7 +6,7 @@ import { compileFilter, compileSort } from './filter-sql.ts';
 export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisfies Record<ResourceKind, string>;
 
 /** Bound on ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits. */
-export const ID_CHUNK = 500;
+const ID_CHUNK = 500;
 
 export function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { notFound } from '../domain/errors.ts';
+import { notFound, RolecallError } from '../domain/errors.ts';
 import type { ApiToken, Tenant, TenantRepository } from '../domain/tenancy.ts';
 import type { Database } from './database.ts';
+import { dialectSql, type DialectSql } from './dialect-sql.ts';
 
 interface TenantRow {
   id: string;
@@ -47,9 +48,17 @@ const toToken = (row: TokenRow): ApiToken => ({
 /** Tenants and API tokens in the store's tenants / api_tokens tables. Hashes are never returned. */
 export class KyselyTenantRepository implements TenantRepository {
   readonly #db: Kysely<any>;
+  readonly #d: DialectSql;
 
   constructor(database: Database) {
     this.#db = database.db;
+    this.#d = dialectSql(database.dialect);
+  }
+
+  /** A duplicate tenant name or token hash is a conflict the caller can explain, not a driver error. */
+  #conflict(what: string, error: unknown): never {
+    if (this.#d.uniqueViolation(error) === undefined) throw error;
+    throw new RolecallError('conflict', `${what} already exists`, { cause: error });
   }
 
   async createTenant(input: { name: string; jwtIssuer?: string | null; jwtAudience?: string | null; jwks?: string | null }): Promise<Tenant> {
@@ -61,7 +70,11 @@ export class KyselyTenantRepository implements TenantRepository {
       jwt_audience: input.jwtAudience ?? null,
       jwks: input.jwks ?? null,
     };
-    await this.#db.insertInto('tenants').values(row).execute();
+    await this.#db
+      .insertInto('tenants')
+      .values(row)
+      .execute()
+      .catch((error: unknown) => this.#conflict(`a tenant named "${input.name}"`, error));
     return toTenant(row);
   }
 
@@ -108,7 +121,11 @@ export class KyselyTenantRepository implements TenantRepository {
       revoked_at: null,
       last_used_at: null,
     };
-    await this.#db.insertInto('api_tokens').values({ ...row, hash: input.hash }).execute();
+    await this.#db
+      .insertInto('api_tokens')
+      .values({ ...row, hash: input.hash })
+      .execute()
+      .catch((error: unknown) => this.#conflict('a token with this secret', error));
     return toToken(row);
   }
 

@@ -7,7 +7,7 @@ import { KyselyDirectoryView } from '../../src/directory/kysely-directory-view.t
 import { KyselyResourceStore } from '../../src/directory/kysely-resource-store.ts';
 import { KyselyTenantRepository } from '../../src/directory/kysely-tenant-repository.ts';
 import type { DirectoryChange, RequestContext } from '../../src/domain/directory-change.ts';
-import { ScimError } from '../../src/domain/errors.ts';
+import { RolecallError, ScimError } from '../../src/domain/errors.ts';
 import { parseFilter } from '../../src/scim/filter/parse-filter.ts';
 import type { ListQuery, ResourceKind, StoredResource } from '../../src/scim/resource-store.ts';
 import type { ResourceTypeDef } from '../../src/scim/schema/attribute.ts';
@@ -698,7 +698,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.equal(await repo.getTenantByName(`${name}-no`), undefined);
       assert.equal(await repo.countTenants(), before1 + 1);
       assert.ok((await repo.listTenants()).some((x) => x.id === tenant.id));
-      await assert.rejects(repo.createTenant({ name }));
+      await assert.rejects(repo.createTenant({ name }), (e: unknown) => e instanceof RolecallError && e.disposition === 'conflict');
 
       const updated = await repo.updateTenant(tenant.id, { jwtAudience: 'api://rolecall', jwks: '/keys.json' });
       assert.deepEqual(updated, { ...tenant, jwtAudience: 'api://rolecall', jwks: '/keys.json' });
@@ -709,7 +709,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       const token = await repo.createToken({ tenantId: tenant.id, name: 'entra', hash, expiresAt: null });
       assert.deepEqual(await repo.findTokenByHash(hash), token);
       assert.equal(await repo.findTokenByHash('nope'), undefined);
-      await assert.rejects(repo.createToken({ tenantId: tenant.id, name: 'dup', hash, expiresAt: null }));
+      await assert.rejects(
+        repo.createToken({ tenantId: tenant.id, name: 'dup', hash, expiresAt: null }),
+        (e: unknown) => e instanceof RolecallError && e.disposition === 'conflict',
+      );
       assert.deepEqual(await repo.listTokens(tenant.id), [token]);
       assert.ok((await repo.listTokens()).some((x) => x.id === token.id));
       await repo.touchToken(token.id, '2030-01-01T00:00:00.000Z');
