@@ -208,7 +208,7 @@ export class JobQueue {
         .executeTakeFirst();
       if (!row) return false;
       const now = this.clock();
-      await this.requeue(tx, { ...toJob(row), attempts: 0 }, now, toJob(row).lastError, now);
+      await this.requeue(tx, { ...toJob(row), attempts: 0 }, now, toJob(row).lastError, now, { expedite: true });
       return true;
     });
   }
@@ -290,8 +290,9 @@ export class JobQueue {
    * Puts a job back in the queue. If the principal already has a queued job (a change arrived
    * meanwhile), that job covers this one: it inherits the later run time and the higher attempt
    * count, so backoff and dead-lettering still hold, and this job is closed as superseded.
+   * `expedite` (an operator's retry) makes the covering job due at `runAfter` instead.
    */
-  private async requeue(tx: Kysely<any>, job: Job, runAfter: Date, error: string | null, now: Date): Promise<JobState> {
+  private async requeue(tx: Kysely<any>, job: Job, runAfter: Date, error: string | null, now: Date, options: { expedite?: boolean } = {}): Promise<JobState> {
     const sibling = await tx
       .selectFrom('jobs')
       .select(['id', 'attempts', 'run_after'])
@@ -314,7 +315,7 @@ export class JobQueue {
       .updateTable('jobs')
       .set({
         attempts: Math.max(Number(sibling.attempts), job.attempts),
-        run_after: (siblingRunAfter > runAfter ? siblingRunAfter : runAfter).toISOString(),
+        run_after: (siblingRunAfter > runAfter && !options.expedite ? siblingRunAfter : runAfter).toISOString(),
         last_error: error,
         updated_at: now.toISOString(),
       })

@@ -112,6 +112,21 @@ test('a retry while a new job is queued folds into that job, keeping backoff and
     assert.equal(sibling.attempts, 1);
     assert.equal(sibling.runAfter, new Date(clock.now().getTime() + 1000).toISOString());
     assert.match((await queue.getJob(job.id))!.lastError!, /superseded by queued job/);
+
+    // An operator's retry of a dead job makes the principal's queued job due now, backoff or not.
+    const [again] = await queue.claim('w1', { target: 'db1', limit: 1 });
+    assert.equal(again, undefined, 'the covering job waits out its backoff');
+    clock.advance(1000);
+    const [covering] = await queue.claim('w1', { target: 'db1', limit: 1 });
+    assert.ok(covering);
+    await queue.enqueue([alice]);
+    assert.equal(await queue.finish(covering, 'w1', { ...failed, outcome: 'dead' }), 'dead');
+    const [queued] = await queue.listJobs({ state: 'queued' });
+    await queue.finish((await queue.claim('w1', { target: 'db1', limit: 1 }))[0]!, 'w1', failed);
+    assert.ok(new Date((await queue.getJob(queued!.id))!.runAfter) > clock.now(), 'in backoff');
+    assert.equal(await queue.retry(covering.id), true);
+    assert.equal((await queue.getJob(queued!.id))!.runAfter, clock.now().toISOString());
+    assert.equal((await queue.getJob(covering.id))!.state, 'done');
   }));
 
 test('a lapsed lease (crashed worker) makes the job claimable again', (t) =>
