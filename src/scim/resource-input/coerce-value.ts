@@ -13,8 +13,15 @@ export const isPlainObject = (value: unknown): value is Record<string, unknown> 
 export const isReferenceAttribute = (def: AttributeDef): boolean =>
   def.type === 'complex' && !def.multiValued && findAttribute(def.subAttributes, 'value') !== undefined;
 
+/**
+ * Names the kind of value received, never the value: it may be a secret (password is returned
+ * "never", RFC 7643 §4.1.1) and error details end up in client logs.
+ */
+const kindOf = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+
 const invalid = (label: string, expected: string, value: unknown) =>
-  badRequest('invalidValue', `Attribute '${label}' must be ${expected}, got ${JSON.stringify(value)}`);
+  badRequest('invalidValue', `Attribute '${label}' must be ${expected}, got ${kindOf(value)}`);
 
 /** xsd:dateTime as RFC 7643 §2.3.5 requires: date, time, optional fraction and zone. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?$/;
