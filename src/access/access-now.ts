@@ -68,9 +68,9 @@ async function targetAccess(sources: AccessSources, policyTarget: PolicyTarget, 
 
   const recordedByLogin = new Map(recorded.map((account) => [account.login, account]));
   const principals = await mapLimit(userIds, DIRECTORY_CONCURRENCY, (userId) => principalAccess(context, userId, recordedByUser, recordedByLogin, managed));
-  const covered = new Set(principals.flatMap((principal) => principal.map((row) => row.login)));
-  const stale = [...managed.values()].filter((account) => !covered.has(account.login)).map((account) => staleAccess(context, account, recordedByLogin.get(account.login)));
-  return [...principals.flat(), ...stale.flat()];
+  const accounted = new Set(principals.map((principal) => principal.login));
+  const stale = [...managed.values()].filter((account) => !accounted.has(account.login)).map((account) => staleAccess(context, account, recordedByLogin.get(account.login)));
+  return [...principals.flatMap((principal) => principal.rows), ...stale.flat()];
 }
 
 /**
@@ -90,13 +90,19 @@ async function principalIds(view: DirectoryView, tenantId: string, recordedUserI
   return [...ids];
 }
 
+interface PrincipalAccess {
+  rows: AccessRow[];
+  /** The login whose state the rows show; unset when the user has none on the target. */
+  login?: string;
+}
+
 async function principalAccess(
   context: TargetContext,
   userId: string,
   recordedByUser: Map<string, ManagedAccount>,
   recordedByLogin: Map<string, ManagedAccount>,
   managed: Map<string, ActualAccount>,
-): Promise<AccessRow[]> {
+): Promise<PrincipalAccess> {
   const { sources, policyTarget, target, replay } = context;
   const recorded = recordedByUser.get(userId);
   const tenantId = policyTarget.tenant;
@@ -111,18 +117,21 @@ async function principalAccess(
   } catch (error) {
     // A login template with no value for this user: the planner rejects the user's jobs the same way.
     if (!(error instanceof RolecallError)) throw error;
-    return [{ ...identity, login: '', role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: true, matchesDirectory: false, note: `no login can be named: ${error.message}` }];
+    const note = `no login can be named: ${error.message}`;
+    return { rows: [{ ...identity, login: '', role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: true, matchesDirectory: false, note }] };
   }
-  if (!desired) return [];
+  if (!desired) return { rows: [] };
   const holder = recorded ? undefined : recordedByLogin.get(desired.login);
   if (holder) {
-    // As in planPrincipal: the login belongs to the user it is recorded for, whose rows show its state; this user holds nothing.
+    // As in planPrincipal: the login belongs to the user it is recorded for, whose rows (or its stale rows) show its state; this user holds nothing.
     const note = `the login is recorded for user ${holder.userId} of tenant ${holder.tenantId}; a new user never inherits another user's login`;
-    return [{ ...identity, login: desired.login, role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: desired.state === 'present', matchesDirectory: false, note }];
+    return {
+      rows: [{ ...identity, login: desired.login, role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: desired.state === 'present', matchesDirectory: false, note }],
+    };
   }
   const actual = managed.get(desired.login) ?? (await target.readAccount(desired.login));
   const situation = user === undefined ? 'user deleted from the directory' : !user.active ? 'user inactive in the directory' : desired.state !== 'present' ? 'user is in no group mapped to this target' : undefined;
-  return accountRows(context, { ...identity, login: desired.login }, desired, actual, groups, situation);
+  return { rows: accountRows(context, { ...identity, login: desired.login }, desired, actual, groups, situation), login: desired.login };
 }
 
 /** A managed login no directory user accounts for: it should be offboarded as the target's option says. */
@@ -187,7 +196,7 @@ function accountRows(
   });
 }
 
-/** Where the login itself (not one role) differs from the directory; empty when the planner would leave it alone. */
+/** Where the login itself (not one of its roles) differs from what the directory wants; empty when it agrees. */
 function accountProblems(state: DesiredAccount['state'], actual: ActualAccount): string[] {
   const problems: string[] = [];
   if (actual.exists && !actual.managed) problems.push('an account with this login exists but is not managed by Rolecall: left untouched');

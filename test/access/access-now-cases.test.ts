@@ -42,9 +42,9 @@ test('accessNow: deleted users, unmanaged look-alikes, logins held by another us
   const sources: AccessSources = { policy, targets: (name) => targets.get(name), view, accounts, audit };
   const dir = new DirectoryFixture(database, [new AuditSink(audit)]);
 
-  for (const name of ['ann', 'ben', 'cat', 'dan', 'eve']) await dir.user(`u-${name}`, `${name}@contoso.com`);
+  for (const name of ['ann', 'ben', 'cat', 'dan', 'eve', 'fay']) await dir.user(`u-${name}`, `${name}@contoso.com`);
   await dir.group('g-an', 'Analysts');
-  await dir.members('g-an', { add: ['u-ann', 'u-ben', 'u-cat', 'u-dan'].map((value) => ({ value, type: 'User' as const })) });
+  await dir.members('g-an', { add: ['u-ann', 'u-ben', 'u-cat', 'u-dan', 'u-fay'].map((value) => ({ value, type: 'User' as const })) });
   // Deleted as the SCIM endpoint deletes: the change carries the user's real userName (the fixture's deleteUser does not).
   const context = { requestId: 'del', tenantId: 't1', tokenId: null, clientAddress: null, method: 'DELETE', path: '/Users/u-ben' };
   await dir.store.write(context, async (w) => {
@@ -57,6 +57,9 @@ test('accessNow: deleted users, unmanaged look-alikes, logins held by another us
   mem.accounts.set('cat', account(false, true, []));
   // A deleted user's locked login, still recorded, with sessions it opened before the lock.
   mem.accounts.set('dan', account(true, false, [], 2));
+  // Recorded for a user of another tenant than the one feeding this target.
+  mem.accounts.set('fay', account(true, true, ['reader']));
+  await accounts.claim({ target: 'mem', tenantId: 't2', userId: 'other-fay', login: 'fay' });
   for (const [userId, login] of [
     ['u-ann', 'ann'],
     ['u-ben', 'ben'],
@@ -131,12 +134,33 @@ test('accessNow: deleted users, unmanaged look-alikes, logins held by another us
     assert.equal(accessReview(rows).filter((entry) => entry.target === 'mem' && entry.login === 'dan').length, 2, 'two accounts in the review, not one');
   });
 
+  await t.test("a login recorded for another tenant's user still shows, as stale, beside the refused new user", () => {
+    assert.equal(of('mem', 'u-fay')[0]?.note, "the login is recorded for user other-fay of tenant t2; a new user never inherits another user's login");
+    assert.deepEqual(of('mem', 'other-fay'), [
+      {
+        target: 'mem',
+        tenantId: 't2',
+        userId: 'other-fay',
+        login: 'fay',
+        role: 'reader',
+        grantedBy: [],
+        since: null,
+        lastChange: null,
+        canLogin: true,
+        held: true,
+        desired: false,
+        matchesDirectory: false,
+        note: 'login can log in although the directory grants no access; role held but not granted by the directory: the next reconcile revokes it; stale: no directory user accounts for this login',
+      },
+    ]);
+  });
+
   await t.test('a user the login template cannot name still shows as granted but without a login', () => {
     const ann = of('ext', 'u-ann');
     assert.equal(ann.length, 1);
     assert.deepEqual([ann[0]?.login, ann[0]?.role, ann[0]?.desired, ann[0]?.matchesDirectory], ['', null, true, false]);
     assert.match(ann[0]?.note ?? '', /^no login can be named: .*\{externalId\}.*u-ann/);
-    assert.deepEqual(rows.filter((row) => row.target === 'ext').map((row) => row.userId), ['u-ann', 'u-cat', 'u-dan']);
+    assert.deepEqual(rows.filter((row) => row.target === 'ext').map((row) => row.userId), ['u-ann', 'u-cat', 'u-dan', 'u-fay']);
   });
 
   await t.test('a user in no mapped group and never provisioned has no rows', () => {
