@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 import { create, USER } from './scim-assertions.ts';
 
@@ -233,77 +234,107 @@ async function execute(step: Step, vars: Map<string, string>): Promise<Response>
   return { status: res.status, headers: res.headers, text, json, ms: performance.now() - started };
 }
 
-describe(`Okta conformance: ${spec.name}`, () => {
-  let s: TestServer;
-  const vars = new Map<string, string>();
+/**
+ * Registers the whole export as one suite against a fresh server. `store` is the server's store
+ * URL (undefined: embedded); on PostgreSQL, needPostgres decides in the first subtest.
+ */
+function conformanceSuite(label: string, usePostgres: boolean): void {
+  describe(`Okta conformance (${label}): ${spec.name}`, () => {
+    let s: TestServer | undefined;
+    let dropDatabase: (() => Promise<void>) | undefined;
+    let unavailable = false;
+    const vars = new Map<string, string>();
 
-  before(async () => {
-    s = await startTestServer();
-    // The first step reads Resources[0] with count=1 and expects a complete user to exist.
-    await create(s, '/Users', {
-      schemas: [USER],
-      userName: 'existing.user@example.com',
-      name: { givenName: 'Existing', familyName: 'User' },
-      emails: [{ primary: true, type: 'work', value: 'existing.user@example.com' }],
-      displayName: 'Existing User',
-      active: true,
+    after(async () => {
+      await s?.stop();
+      await dropDatabase?.();
     });
-    const random = randomUUID().replace(/-/g, '').slice(0, 10);
-    const given = `Given${random}`;
-    const family = `Family${random}`;
-    const username = `${given.toLowerCase()}.${family.toLowerCase()}@example.com`;
-    vars.set('SCIMBaseURL', s.scimUrl);
-    vars.set('auth', `Bearer ${s.token}`);
-    vars.set('InvalidUserEmail', `invalid-${random}@example.com`);
-    vars.set('UserIdThatDoesNotExist', `010101${random}`);
-    vars.set('randomEmail', username);
-    vars.set('randomUsername', username);
-    vars.set('randomGivenName', given);
-    vars.set('randomFamilyName', family);
-    vars.set('randomUsernameCaps', username.toUpperCase());
-  });
-  after(async () => {
-    await s?.stop();
-  });
 
-  it('the export has request steps with assertions', () => {
-    const requests = spec.steps.filter((x) => x.step_type === 'request');
-    assert.ok(requests.length >= 10, `${requests.length} request steps`);
-    assert.ok(requests.every((x) => (x.assertions ?? []).length > 0));
-  });
+    it('starts a server with a seeded user and fills the Runscope variables', async (t) => {
+      if (usePostgres) {
+        if (!(await needPostgres(t))) {
+          unavailable = true;
+          return;
+        }
+        const db = await scratchPostgresDatabase('rolecall_http_okta_spec');
+        dropDatabase = db.drop;
+        s = await startTestServer({ store: db.url });
+      } else {
+        s = await startTestServer();
+      }
+      // The first step reads Resources[0] with count=1 and expects a complete user to exist.
+      await create(s, '/Users', {
+        schemas: [USER],
+        userName: 'existing.user@example.com',
+        name: { givenName: 'Existing', familyName: 'User' },
+        emails: [{ primary: true, type: 'work', value: 'existing.user@example.com' }],
+        displayName: 'Existing User',
+        active: true,
+      });
+      const random = randomUUID().replace(/-/g, '').slice(0, 10);
+      const given = `Given${random}`;
+      const family = `Family${random}`;
+      const username = `${given.toLowerCase()}.${family.toLowerCase()}@example.com`;
+      vars.set('SCIMBaseURL', s.scimUrl);
+      vars.set('auth', `Bearer ${s.token}`);
+      vars.set('InvalidUserEmail', `invalid-${random}@example.com`);
+      vars.set('UserIdThatDoesNotExist', `010101${random}`);
+      vars.set('randomEmail', username);
+      vars.set('randomUsername', username);
+      vars.set('randomGivenName', given);
+      vars.set('randomFamilyName', family);
+      // Okta's "Username Case Sensitivity Check" looks the same user up in upper case.
+      vars.set('randomUsernameCaps', username.toUpperCase());
+    });
 
-  spec.steps.forEach((step, index) => {
-    const name = `${index + 1}. ${step.step_type === 'request' ? (step.note ?? `${step.method} ${step.url}`).trim() : `${step.step_type}${step.duration ? ` ${step.duration}s` : ''}`}`;
-    it(name, async () => {
-      if (step.skipped) {
-        // A step the export itself disables is not run by Runscope either; say so loudly.
-        process.stderr.write(`okta conformance: step "${name}" is marked skipped in the export\n`);
-        return;
-      }
-      if (step.step_type === 'pause') {
-        assert.equal(typeof step.duration, 'number', 'a pause has a duration');
-        await sleep(step.duration! * 1000 * PAUSE_SCALE);
-        return;
-      }
-      assert.equal(step.step_type, 'request', `unknown Runscope step type "${step.step_type}"`);
-      const res = await execute(step, vars);
-      const failures: string[] = [];
-      for (const a of step.assertions ?? []) {
-        const { value, error } = sourceValue(a.source, a.property, res);
-        const target = a.value === null ? null : fillTemplate(a.value, vars);
-        const problem = error ?? compare(a.comparison, value, target);
-        if (problem) failures.push(`${a.source}${a.property ? ` ${a.property}` : ''}: ${problem}`);
-      }
-      for (const v of step.variables ?? []) {
-        const { value, error } = sourceValue(v.source, v.property, res);
-        if (error) failures.push(`variable ${v.name}: ${error}`);
-        else if (value === undefined) failures.push(`variable ${v.name}: ${v.property} is missing from the response`);
-        else vars.set(v.name, asText(value)!);
-      }
-      assert.deepEqual(failures, [], `${step.method} ${step.url} -> ${res.status}: ${res.text.slice(0, 1500)}`);
+    spec.steps.forEach((step, index) => {
+      const name = `${index + 1}. ${step.step_type === 'request' ? (step.note ?? `${step.method} ${step.url}`).trim() : `${step.step_type}${step.duration ? ` ${step.duration}s` : ''}`}`;
+      it(name, async (t) => {
+        if (unavailable) {
+          // PostgreSQL is unreachable outside CI; needPostgres said so loudly above.
+          t.skip('PostgreSQL is not reachable');
+          return;
+        }
+        assert.ok(s, 'the server started (see the first subtest)');
+        if (step.skipped) {
+          // A step the export itself disables is not run by Runscope either.
+          t.skip('marked skipped in the Runscope export');
+          return;
+        }
+        if (step.step_type === 'pause') {
+          assert.equal(typeof step.duration, 'number', 'a pause has a duration');
+          await sleep(step.duration! * 1000 * PAUSE_SCALE);
+          return;
+        }
+        assert.equal(step.step_type, 'request', `unknown Runscope step type "${step.step_type}"`);
+        const res = await execute(step, vars);
+        const failures: string[] = [];
+        for (const a of step.assertions ?? []) {
+          const { value, error } = sourceValue(a.source, a.property, res);
+          const target = a.value === null ? null : fillTemplate(a.value, vars);
+          const problem = error ?? compare(a.comparison, value, target);
+          if (problem) failures.push(`${a.source}${a.property ? ` ${a.property}` : ''}: ${problem}`);
+        }
+        for (const v of step.variables ?? []) {
+          const { value, error } = sourceValue(v.source, v.property, res);
+          if (error) failures.push(`variable ${v.name}: ${error}`);
+          else if (value === undefined) failures.push(`variable ${v.name}: ${v.property} is missing from the response`);
+          else vars.set(v.name, asText(value)!);
+        }
+        assert.deepEqual(failures, [], `${step.method} ${step.url} -> ${res.status}: ${res.text.slice(0, 1500)}`);
+      });
     });
   });
+}
+
+it('the export has request steps, each with assertions', () => {
+  const requests = spec.steps.filter((x) => x.step_type === 'request');
+  assert.ok(requests.length >= 10, `${requests.length} request steps`);
+  assert.ok(requests.every((x) => (x.assertions ?? []).length > 0));
 });
+
+conformanceSuite('embedded store', false);
+conformanceSuite('PostgreSQL', true);
 
 describe('Runscope comparison semantics (the runner itself)', () => {
   it('implements each comparison and fails unknown ones', () => {
