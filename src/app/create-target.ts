@@ -10,9 +10,16 @@ export const IMPLEMENTED_KINDS = ['postgres', 'mysql'] as const;
 export function createTarget(config: PolicyTarget): Target {
   switch (config.kind) {
     case 'postgres':
-      return new PostgresTarget(config.name, { url: config.connection.url, offboarding: config.offboarding });
+      return new PostgresTarget(config.name, {
+        url: config.connection.url, offboarding: config.offboarding,
+        ...(config.markerRole === undefined ? {} : { markerRole: config.markerRole }),
+        ...(config.graveyardRole === undefined ? {} : { graveyardRole: config.graveyardRole }),
+      });
     case 'mysql':
-      return new MysqlTarget(config.name, { url: config.connection.url, flavor: config.flavor ?? 'mariadb', offboarding: config.offboarding });
+      return new MysqlTarget(config.name, {
+        url: config.connection.url, flavor: config.flavor ?? 'mariadb', offboarding: config.offboarding,
+        ...(config.markerRole === undefined ? {} : { markerRole: config.markerRole }),
+      });
     default:
       throw new RolecallError('fatal', `target "${config.name}": kind ${config.kind} is not implemented in this version (implemented: ${IMPLEMENTED_KINDS.join(', ')})`);
   }

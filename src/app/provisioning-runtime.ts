@@ -164,7 +164,7 @@ export class ProvisioningRuntime {
   private syncTargets(): void {
     const next = new Map<string, { signature: string; target: Target }>();
     for (const config of this.options.holder.current.targets) {
-      const signature = JSON.stringify([config.kind, config.flavor, config.connection.url, config.offboarding]);
+      const signature = JSON.stringify([config.kind, config.flavor, config.connection.url, config.offboarding, config.markerRole, config.graveyardRole]);
       const existing = this.targets.get(config.name);
       if (existing && existing.signature === signature) {
         next.set(config.name, existing);

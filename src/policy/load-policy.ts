@@ -99,6 +99,8 @@ function toTarget(target: PolicyInput['targets'][number], connection: PolicyConn
     login: target.login,
     tenant: target.tenant,
     concurrency: target.concurrency,
+    ...(target.markerRole === undefined ? {} : { markerRole: target.markerRole }),
+    ...(target.graveyardRole === undefined ? {} : { graveyardRole: target.graveyardRole }),
   };
 }
 

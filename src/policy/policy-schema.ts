@@ -49,11 +49,18 @@ const targetSchema = z
     login: loginTemplateSchema.default('{userName}'),
     tenant: z.string().min(1).default('default'),
     concurrency: z.number().int().min(1).max(64).default(4),
+    /** The role that marks what Rolecall manages on this target (default rolecall_managed). */
+    markerRole: z.string().min(1).optional(),
+    /** PostgreSQL: the NOLOGIN role that receives objects of dropped logins (default rolecall_graveyard). */
+    graveyardRole: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((target, ctx) => {
     if (target.flavor !== undefined && target.kind !== 'mysql') {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['flavor'], message: 'only allowed when kind is mysql' });
+    }
+    if (target.graveyardRole !== undefined && target.kind !== 'postgres' && target.kind !== 'azure-postgres') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['graveyardRole'], message: 'only allowed when kind is postgres or azure-postgres' });
     }
   });
 

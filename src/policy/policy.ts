@@ -33,6 +33,10 @@ export interface PolicyTarget {
   tenant: string;
   /** Maximum parallel jobs against this target. */
   concurrency: number;
+  /** The role marking managed accounts (the target's default when absent). */
+  markerRole?: string;
+  /** PostgreSQL: where objects of dropped logins go (the target's default when absent). */
+  graveyardRole?: string;
 }
 
 export interface PolicyConnection {
