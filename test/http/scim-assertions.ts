@@ -166,3 +166,46 @@ export async function memberIds(s: TestServer, groupId: string, token?: string):
   const members = (res.json.members ?? []) as { value: string }[];
   return members.map((m) => m.value).sort();
 }
+
+/**
+ * The stores a suite runs on. PostgreSQL follows test/support/services.ts: unreachable outside CI
+ * the suite is skipped with a loud message; under CI it runs (and fails).
+ */
+export interface StoreVariant {
+  label: string;
+  /** Options for describe(): a skip reason when PostgreSQL is unreachable outside CI. */
+  options: { skip?: string };
+  start(): Promise<{ server: TestServer; cleanup: () => Promise<void> }>;
+}
+
+export async function storeVariants(prefix: string): Promise<StoreVariant[]> {
+  const { postgresDown, scratchPostgresDatabase } = await import('../support/services.ts');
+  const { startTestServer } = await import('../support/test-server.ts');
+  const down = await postgresDown();
+  if (down !== null && !process.env.CI) process.stderr.write(`\n!!! SKIPPED (${prefix} on PostgreSQL): PostgreSQL is not reachable (${down}); start it (see .ci/run)\n`);
+  return [
+    {
+      label: 'embedded store',
+      options: {},
+      start: async () => {
+        const server = await startTestServer();
+        return { server, cleanup: () => server.stop() };
+      },
+    },
+    {
+      label: 'PostgreSQL',
+      options: down !== null && !process.env.CI ? { skip: `PostgreSQL is not reachable (${down})` } : {},
+      start: async () => {
+        const db = await scratchPostgresDatabase(prefix);
+        const server = await startTestServer({ store: db.url });
+        return {
+          server,
+          cleanup: async () => {
+            await server.stop();
+            await db.drop();
+          },
+        };
+      },
+    },
+  ];
+}
