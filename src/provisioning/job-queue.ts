@@ -196,6 +196,33 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Dead-letters queued jobs of targets no longer in the policy (no worker would ever claim
+   * them), so they show up with a reason instead of waiting unseen. retryAll() revives them if
+   * the target comes back.
+   */
+  async abandonUnknownTargets(known: string[]): Promise<number> {
+    const now = this.clock().toISOString();
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ state: 'dead', last_error: sql`'target "' || target || '" is not in the policy'`, updated_at: now })
+      .where('state', '=', 'queued')
+      .$if(known.length > 0, (q) => q.where('target', 'not in', known))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Deletes finished jobs (done, not dead) last updated before `before`, with their attempts. */
+  async purgeDone(before: Date): Promise<number> {
+    return this.db.transaction().execute(async (tx) => {
+      const old = tx.selectFrom('jobs').select('id').where('state', '=', 'done').where('updated_at', '<', before.toISOString());
+      // Explicitly, not only by ON DELETE CASCADE: SQLite enforces foreign keys only when enabled per connection.
+      await tx.deleteFrom('job_attempts').where('job_id', 'in', old).execute();
+      const result = await tx.deleteFrom('jobs').where('state', '=', 'done').where('updated_at', '<', before.toISOString()).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
   /** Queues a dead job again with its attempts reset. False if it is not dead. */
   async retry(id: number): Promise<boolean> {
     return this.inTransaction(async (tx) => {

@@ -20,9 +20,14 @@ export interface WorkerPoolOptions extends JobRunnerOptions {
    * predecessor's and need not wait out their lease.
    */
   recoverAllOnStart?: boolean;
-  /** Errors of the loop itself (claiming, lease renewal): the loop keeps going. */
-  onError?: (error: unknown, during: 'claim' | 'renew' | 'recover') => void;
+  /** How long finished (done) jobs and their attempts are kept. Default 7 days; 0 keeps them forever. */
+  retainDoneMs?: number;
+  /** Errors of the loop itself (claiming, lease renewal, housekeeping): the loop keeps going. */
+  onError?: (error: unknown, during: 'claim' | 'renew' | 'recover' | 'housekeeping') => void;
 }
+
+/** How often housekeeping (lease recovery, orphaned jobs, retention) runs at most. */
+const HOUSEKEEPING_MS = 60_000;
 
 /**
  * Runs queued jobs: per target at most PolicyTarget.concurrency at once, across principals in
@@ -43,6 +48,7 @@ export class WorkerPool {
   private renewTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private lastRecovery = 0;
+  private lastHousekeeping = 0;
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
@@ -94,6 +100,7 @@ export class WorkerPool {
       let claimed = 0;
       try {
         if (Date.now() - this.lastRecovery > this.queue.leaseMs / 2) await this.recover(false);
+        if (Date.now() - this.lastHousekeeping > HOUSEKEEPING_MS) await this.housekeeping();
         for (const target of this.policy().targets) {
           const free = target.concurrency - this.activeOn(target.name);
           if (free <= 0 || this.stopping) continue;
@@ -134,6 +141,19 @@ export class WorkerPool {
       await this.queue.recover({ all });
     } catch (error) {
       this.options.onError?.(error, 'recover');
+    }
+  }
+
+  private async housekeeping(): Promise<void> {
+    this.lastHousekeeping = Date.now();
+    try {
+      const targets = this.policy().targets.map((t) => t.name);
+      // No targets at all reads as "no policy loaded", not as "abandon everything".
+      if (targets.length > 0) await this.queue.abandonUnknownTargets(targets);
+      const retain = this.options.retainDoneMs ?? 7 * 24 * 3600_000;
+      if (retain > 0) await this.queue.purgeDone(new Date(Date.now() - retain));
+    } catch (error) {
+      this.options.onError?.(error, 'housekeeping');
     }
   }
 

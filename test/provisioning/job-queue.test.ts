@@ -189,3 +189,22 @@ test('PostgreSQL: two processes claiming in parallel never claim a job twice and
     await store.cleanup();
   }
 });
+
+test('housekeeping: jobs of targets gone from the policy are dead-lettered; old done jobs are purged', (t) =>
+  eachStore(t, async ({ database }) => {
+    const clock = manualClock();
+    const queue = new JobQueue(database, { clock: clock.now });
+    await queue.enqueue([alice, { ...bob, target: 'removed' }]);
+    assert.equal(await queue.abandonUnknownTargets(['db1']), 1);
+    const [dead] = await queue.listJobs({ state: 'dead' });
+    assert.equal(dead?.target, 'removed');
+    assert.equal(dead?.lastError, 'target "removed" is not in the policy');
+
+    const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
+    await queue.finish(job!, 'w1', done);
+    clock.advance(1000);
+    assert.equal(await queue.purgeDone(new Date(clock.now().getTime() - 2000)), 0, 'not old enough');
+    assert.equal(await queue.purgeDone(clock.now()), 1);
+    assert.deepEqual(await queue.attempts(job!.id), [], 'attempts go with their job');
+    assert.deepEqual(await queue.counts(), { queued: 0, running: 0, done: 0, dead: 1 });
+  }));
