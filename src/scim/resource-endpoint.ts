@@ -186,7 +186,7 @@ export class ResourceEndpoint {
   }
 
   private async written(call: ScimCall, stored: StoredResource, status: number): Promise<ScimResponse> {
-    const body = await this.render(this.store, call, stored, { startIndex: 1, count: 0 });
+    const body = await this.render(this.store, call, stored, {});
     return { status, body, etag: etagOf(stored.version), ...(status === 201 ? { location: (body.meta as { location: string }).location } : {}) };
   }
 
