@@ -38,7 +38,11 @@ export interface ReconcileFilter {
   user?: string;
 }
 
-/** What applying a plan came to. deferred: the principal's job is running elsewhere; it stays queued. */
+/**
+ * What applying a plan came to: a job's state after running it here; 'deferred' when the
+ * principal's job is running elsewhere or waiting out a retry backoff (it stays queued for the
+ * workers); 'applied'/'failed' for a stale login's direct offboarding.
+ */
 export interface AppliedPlan {
   plan: AccountPlan;
   state: FinishState | 'deferred' | 'applied' | 'failed';
@@ -71,7 +75,9 @@ export interface ReconcilerOptions {
  * claimed and run here at once, so a reconcile never runs alongside a worker on the same
  * principal and every run is recorded as a job attempt. Stale logins with no directory user
  * have no principal to queue; their offboarding steps run directly and are reported through
- * onStepResult.
+ * onStepResult. Jobs run here count against PolicyTarget.concurrency separately from the
+ * worker pool's, so a reconcile in a serving process can double a target's parallelism while
+ * it runs.
  */
 export class Reconciler {
   private readonly runner: JobRunner;
