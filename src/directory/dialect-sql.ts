@@ -35,6 +35,15 @@ export interface DialectSql {
    * by the caller so nested scopes never collide.
    */
   jsonAnyElement(target: JsonTarget, alias: string, predicate: (element: JsonTarget) => RawBuilder<SqlBool>): RawBuilder<SqlBool>;
+  /** The first element of the JSON array at `target` (NULL when it is no array or empty). */
+  jsonFirstElement(target: JsonTarget): JsonTarget;
+  /** Scalar subquery: `select` of the first element of the array at `target` satisfying `where`. */
+  jsonFindElement(
+    target: JsonTarget,
+    alias: string,
+    where: (element: JsonTarget) => RawBuilder<SqlBool>,
+    select: (element: JsonTarget) => RawBuilder<unknown>,
+  ): RawBuilder<unknown>;
   /** Unicode lower-casing of a text expression (SQLite's built-in lower() is ASCII-only). */
   lower(text: RawBuilder<unknown>): RawBuilder<string>;
   /** Makes ordering comparisons and ORDER BY use code-point order, as SQLite's BINARY does. */

@@ -74,7 +74,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
     it('rejects unknown attributes (400 invalidFilter) and unknown sortBy (400 invalidValue)', () => {
       assert.throws(() => compile('nope eq "x"'), (e: unknown) => e instanceof ScimError && e.status === 400 && e.scimType === 'invalidFilter');
-      for (const sortBy of ['nope', 'emails', 'meta.version', 'groups.display']) {
+      for (const sortBy of ['nope', 'name', 'meta.version', 'groups.display']) {
         assert.throws(
           () => compileSort(sortBy, 'ascending', USER_RESOURCE_TYPE, 'User', d),
           (e: unknown) => e instanceof ScimError && e.status === 400 && e.scimType === 'invalidValue',

@@ -283,14 +283,31 @@ class SqlCompiler {
     }
   }
 
+  /**
+   * RFC 7644 §3.4.2.3: a multi-valued sortBy sorts by the primary value if any, else the first
+   * value; `emails` and `emails.value` both mean the `value` sub-attribute.
+   */
+  private multiValuedSortKey(resolved: ResolvedAttribute, leaf: AttributeDef): RawBuilder<unknown> {
+    const target = this.jsonTarget(resolved);
+    const leafName = resolved.def.type === 'complex' ? leaf.name : undefined;
+    const valueOf = (element: JsonTarget) => this.d.jsonText(leafName ? this.d.jsonChild(element, [leafName]) : element);
+    const first = valueOf(this.d.jsonFirstElement(target));
+    const hasPrimary = resolved.def.subAttributes?.some((a) => a.name === 'primary' && a.type === 'boolean');
+    const key = hasPrimary
+      ? sql`COALESCE(${this.d.jsonFindElement(target, this.alias('e'), (element) => this.d.jsonIsBoolean(this.d.jsonChild(element, ['primary']), true), valueOf)}, ${first})`
+      : first;
+    return this.d.binary(leaf.caseExact ? key : this.d.lower(key));
+  }
+
   /** The ORDER BY expression for sortBy (RFC 7644 §3.4.2.3), and whether it can be NULL. */
   sortKey(sortBy: string): { expr: RawBuilder<unknown>; nullable: boolean } {
     const path = parseAttrPath(sortBy);
     const resolved = path && resolveAttribute(this.type, path);
     const leaf = resolved && leafAttribute(resolved);
-    if (!resolved || !leaf || resolved.def.multiValued || membershipOf(this.kind, this.type, resolved)) {
-      throw badRequest('invalidValue', `sortBy "${sortBy}" is not a single-valued attribute of ${this.type.name}`);
+    if (!resolved || !leaf || membershipOf(this.kind, this.type, resolved)) {
+      throw badRequest('invalidValue', `sortBy "${sortBy}" is not an attribute of ${this.type.name} that can be sorted on`);
     }
+    if (resolved.def.multiValued) return { expr: this.multiValuedSortKey(resolved, leaf), nullable: true };
     let operand: Operand;
     try {
       operand = this.singleOperand(resolved, resolved.sub?.name ?? (resolved.def.type === 'complex' ? leaf.name : undefined));

@@ -402,7 +402,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
         assert.equal((await sorted('meta.created')).length, 5);
         assert.deepEqual(await sorted(`${ENTERPRISE_USER_SCHEMA_ID}:employeeNumber`).then((r) => r[0]), 'alice');
         await scimError(store.list('User', t, query('User', { sortBy: 'nope' })), 400, 'invalidValue');
-        await scimError(store.list('User', t, query('User', { sortBy: 'emails' })), 400, 'invalidValue');
+        await scimError(store.list('User', t, query('User', { sortBy: 'groups.display' })), 400, 'invalidValue');
       });
     });
 
@@ -443,6 +443,18 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       const sorted = await store.list('User', t, query('User', { schema: TYPED_USER_TYPE, sortBy: `${TYPED_EXTENSION_ID}:level`, sortOrder: 'descending' }));
       // Descending puts resources without a number first ('7' is a string, not a number), by id.
       assert.deepEqual(sorted.resources.slice(2).map((r) => r.data.userName), ['b', 'a']);
+    });
+
+    test('sortBy a multi-valued attribute: the primary value, else the first, missing last', async () => {
+      const t = newTenant();
+      await addUser(t, 'p1', { emails: [{ value: 'z@x.org', type: 'home' }, { value: 'A@x.org', primary: true }] });
+      await addUser(t, 'p2', { emails: [{ value: 'm@x.org' }] });
+      await addUser(t, 'p3', { emails: [{ value: 'b@x.org' }, { value: 'c@x.org' }] });
+      await addUser(t, 'p4', { emails: [] });
+      const sorted = async (sortBy: string, sortOrder: 'ascending' | 'descending') =>
+        (await store.list('User', t, query('User', { sortBy, sortOrder }))).resources.map((r) => String(r.data.userName));
+      assert.deepEqual(await sorted('emails.value', 'ascending'), ['p1', 'p3', 'p2', 'p4']);
+      assert.deepEqual(await sorted('emails', 'descending'), ['p4', 'p2', 'p3', 'p1']);
     });
 
     test('paging: stable pages, accurate totalResults, count=0', async () => {

@@ -61,6 +61,12 @@ export const postgresSql: DialectSql = {
     // jsonb_array_elements raises on a non-array; such a value simply has no elements.
     return sql<SqlBool>`EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${expr}) = 'array' THEN ${expr} ELSE '[]'::jsonb END) AS ${sql.id(alias)}(value) WHERE ${predicate(element)})`;
   },
+  jsonFirstElement: (target) => toTarget(sql`(${asJson(target)} -> 0)`),
+  jsonFindElement: (target, alias, where, select) => {
+    const expr = asJson(target);
+    const element = toTarget(sql.ref(`${alias}.value`));
+    return sql`(SELECT ${select(element)} FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${expr}) = 'array' THEN ${expr} ELSE '[]'::jsonb END) WITH ORDINALITY AS ${sql.id(alias)}(value, position) WHERE ${where(element)} ORDER BY ${sql.ref(`${alias}.position`)} LIMIT 1)`;
+  },
   // Columns are COLLATE "C" (code-point order, like SQLite); lower() needs the database's
   // default collation to fold non-ASCII letters.
   lower: (text) => sql`lower(CAST(${text} AS text) COLLATE "default")`,

@@ -174,6 +174,16 @@ export const sqliteSql: DialectSql = {
     const element = toTarget({ doc: json.doc, prefix: sql.ref(`${alias}.fullkey`), suffix: '' });
     return sql<SqlBool>`(json_type(${json.doc}, ${path}) = 'array' AND EXISTS (SELECT 1 FROM json_each(${json.doc}, ${path}) AS ${sql.id(alias)} WHERE ${predicate(element)}))`;
   },
+  jsonFirstElement: (target) => {
+    const json = asJson(target);
+    return toTarget({ ...json, suffix: `${json.suffix}[0]` });
+  },
+  jsonFindElement: (target, alias, where, select) => {
+    const json = asJson(target);
+    const path = pathOf(json);
+    const element = toTarget({ doc: json.doc, prefix: sql.ref(`${alias}.fullkey`), suffix: '' });
+    return sql`(SELECT ${select(element)} FROM json_each(${json.doc}, ${path}) AS ${sql.id(alias)} WHERE json_type(${json.doc}, ${path}) = 'array' AND ${where(element)} ORDER BY ${sql.ref(`${alias}.key`)} LIMIT 1)`;
+  },
   lower: (text) => sql`rc_lower(${text})`,
   binary: (text) => sql`${text}`,
   like: (text, pattern) => sql<SqlBool>`(${text} LIKE ${pattern} ESCAPE '\\')`,
