@@ -371,9 +371,11 @@ export function compileFilter(filter: Filter, type: ResourceTypeDef, kind: Resou
 
 /**
  * ORDER BY terms for `sortBy`, ties broken by id so pages are stable. Resources without a value
- * sort last in ascending order (first in descending), on both stores. An unknown or multi-valued
- * sortBy is rejected with 400 invalidValue rather than silently ignored (RFC 7644 §3.4.2.3 leaves
- * it open): a client that misspells the attribute learns it instead of paging in the wrong order.
+ * sort last in ascending order (first in descending), on both stores; a multi-valued attribute
+ * sorts by its primary (else first) value. An unknown sortBy, a complex attribute without
+ * `value`, group membership and meta.location/version are rejected with 400 invalidValue rather
+ * than silently ignored (RFC 7644 §3.4.2.3 leaves it open): a client that misspells the attribute
+ * learns it instead of paging in the wrong order.
  */
 export function compileSort(sortBy: string | undefined, order: 'ascending' | 'descending' | undefined, type: ResourceTypeDef, kind: ResourceKind, d: DialectSql): RawBuilder<unknown>[] {
   const id = sql`${col('id')} ASC`;
