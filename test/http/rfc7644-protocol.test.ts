@@ -44,7 +44,8 @@ async function seed(s: TestServer): Promise<Fixture> {
   await user('adoe', {
     userName: 'ADoe', active: true,
     name: { familyName: 'Doe', givenName: 'Ann' },
-    emails: [{ type: 'home', value: 'ann@x.com' }, { type: 'work', value: 'ann.doe@example.com' }],
+    // The primary email is not the first: sorting by emails.value must use the primary one.
+    emails: [{ type: 'home', value: 'zz-ann@x.com' }, { type: 'work', value: 'ann.doe@example.com', primary: true }],
     [ENTERPRISE]: { department: 'Sales' },
   });
   await user('zed', { userName: 'zed', active: true, name: { familyName: 'Zed' } });
@@ -143,7 +144,11 @@ async function protocolChecks(t: TestContext, s: TestServer): Promise<void> {
     assert.deepEqual(await sorted({ sortBy: 'userName', sortOrder: 'descending' }), ['zed', 'jsmith', 'bjensen', 'ADoe']);
     assert.deepEqual(await sorted({ sortBy: 'name.familyName' }), ['ADoe', 'bjensen', 'jsmith', 'zed']);
     assert.deepEqual(await sorted({ sortBy: 'meta.created' }), ['bjensen', 'jsmith', 'ADoe', 'zed']);
-    assert.deepEqual(await sorted({ sortBy: 'emails.value' }), ['ADoe', 'bjensen', 'jsmith', 'zed'], 'multi-valued: by the primary (or first) value, missing last');
+    // §3.4.2.3: a multi-valued attribute sorts by its primary value, else its first; resources
+    // without a value come last ascending and first descending.
+    assert.deepEqual(await sorted({ sortBy: 'emails.value' }), ['ADoe', 'bjensen', 'jsmith', 'zed'], 'ADoe by its primary ann.doe@, not its first zz-ann@');
+    assert.deepEqual(await sorted({ sortBy: 'emails.value', sortOrder: 'descending' }), ['zed', 'jsmith', 'bjensen', 'ADoe']);
+    assert.deepEqual(await sorted({ sortBy: 'emails' }), ['ADoe', 'bjensen', 'jsmith', 'zed'], 'a complex multi-valued attribute sorts by its value sub-attribute');
     assertScimError(await s.scim(`/Users${q({ sortBy: 'userName', sortOrder: 'sideways' })}`), 400);
   });
 
