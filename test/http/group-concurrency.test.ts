@@ -78,6 +78,41 @@ async function concurrentDuplicates(s: TestServer): Promise<void> {
   for (const res of groups.filter((r) => r.status === 409)) assertScimError(res, 409, 'uniqueness');
 }
 
+/**
+ * Entra mixes group renames with membership PATCHes, and may delete while it patches. Renames
+ * (data writes) and member adds (membership writes) to one group in flight together must all
+ * apply; concurrent deletes of one resource are one 204 and 404s; nothing answers 5xx or 412.
+ */
+async function concurrentMixedWrites(s: TestServer): Promise<void> {
+  const users = await inBatches(Array.from({ length: 20 }, (_, i) => `mixed-${i}@example.com`), 10, (name) => create(s, '/Users', minimalUser(name)));
+  const group = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Mixed' });
+  const renames = Array.from({ length: 10 }, (_, i) => `Mixed ${i}`);
+  const responses = await Promise.all([
+    ...users.map((u) => s.scim(`/Groups/${group.id}`, { method: 'PATCH', body: patch({ op: 'add', path: 'members', value: [{ value: u.id }] }) })),
+    ...renames.map((displayName) => s.scim(`/Groups/${group.id}`, { method: 'PATCH', body: patch({ op: 'replace', value: { id: group.id, displayName } }) })),
+  ]);
+  for (const res of responses) assert.ok(res.status === 204 || res.status === 200, `got ${res.status}: ${res.text}`);
+  const read = await s.scim(`/Groups/${group.id}`);
+  assertStatus(read, 200);
+  assert.ok(renames.includes(read.json.displayName), `displayName is one of the renames: ${read.json.displayName}`);
+  assert.deepEqual(read.json.members.map((m: any) => m.value).sort(), users.map((u) => u.id).sort());
+  assert.equal(versionNumber(read.json.meta.version), versionNumber(group.meta.version) + 30, 'each of the 30 PATCHes changed the group once');
+
+  const victim = users[0]!;
+  const deletes = await Promise.all(Array.from({ length: 6 }, () => s.scim(`/Users/${victim.id}`, { method: 'DELETE' })));
+  assert.deepEqual(deletes.map((r) => r.status).sort(), [204, 404, 404, 404, 404, 404]);
+  for (const res of deletes.filter((r) => r.status === 404)) assertScimError(res, 404);
+  const target = users[1]!;
+  const race = await Promise.all([
+    s.scim(`/Users/${target.id}`, { method: 'DELETE' }),
+    ...Array.from({ length: 5 }, (_, i) => s.scim(`/Users/${target.id}`, { method: 'PATCH', body: patch({ op: 'replace', path: 'displayName', value: `race ${i}` }) })),
+  ]);
+  assert.equal(race[0]!.status, 204);
+  for (const res of race.slice(1)) assert.ok(res.status === 200 || res.status === 404, `PATCH racing a DELETE: ${res.status} ${res.text}`);
+  assertScimError(await s.scim(`/Users/${target.id}`), 404);
+  assert.deepEqual(await memberIds(s, group.id), users.slice(2).map((u) => u.id).sort(), 'deleted users left the group');
+}
+
 describe('concurrent member PATCHes to one group', () => {
   it('embedded store: 50 concurrent adds leave exactly 50 members', async () => {
     const s = await startTestServer();
@@ -85,6 +120,7 @@ describe('concurrent member PATCHes to one group', () => {
       await concurrentMembership(s);
       await concurrentUserPatches(s);
       await concurrentDuplicates(s);
+      await concurrentMixedWrites(s);
     } finally {
       await s.stop();
     }
@@ -106,6 +142,7 @@ describe('concurrent member PATCHes to one group', () => {
       await concurrentMembership(s);
       await concurrentUserPatches(s);
       await concurrentDuplicates(s);
+      await concurrentMixedWrites(s);
     });
   });
 });
