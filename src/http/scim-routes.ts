@@ -39,7 +39,7 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
   const app = new Hono();
   app.all('*', async (c) => {
     const started = performance.now();
-    const requestId = c.req.header('x-request-id') ?? randomUUID();
+    const requestId = requestIdOf(c.req.header('x-request-id'));
     const url = new URL(c.req.url);
     const path = url.pathname.slice(options.basePath.length) || '/';
     const clientAddress = clientOf(c);
@@ -88,6 +88,17 @@ function send(c: Context, response: ScimResponse, requestId: string): Response {
   if (response.body === undefined) return new Response(null, { status: response.status, headers });
   headers['content-type'] = SCIM_CONTENT_TYPE;
   return new Response(JSON.stringify(response.body), { status: response.status, headers });
+}
+
+/**
+ * A client's X-Request-Id is kept for correlation only when it looks like an id: it is echoed in
+ * a response header and written to logs and the audit trail, so anything else (spaces, markup,
+ * kilobytes) is replaced by a fresh UUID.
+ */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestIdOf(header: string | undefined): string {
+  return header !== undefined && REQUEST_ID.test(header) ? header : randomUUID();
 }
 
 function clientOf(c: Context): string | null {

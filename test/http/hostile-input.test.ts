@@ -200,6 +200,19 @@ describe('hostile input', () => {
       assertScimError(await s.scim('/Users/%ZZ', { method: 'PATCH', body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] } }), 400, 'invalidSyntax');
     });
 
+    it('echoes a well-formed X-Request-Id and replaces a hostile one (it reaches logs and the audit trail)', async () => {
+      const ok = await s.scim('/Users', { headers: { 'x-request-id': 'entra-7f3c.req:42' } });
+      assertStatus(ok, 200);
+      assert.equal(ok.headers.get('x-request-id'), 'entra-7f3c.req:42');
+      for (const hostile of ['id with spaces', '<script>alert(1)</script>', 'x'.repeat(500), '"quoted"']) {
+        const res = await s.scim('/Users', { headers: { 'x-request-id': hostile } });
+        assertStatus(res, 200);
+        assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, `replaced: ${hostile.slice(0, 40)}`);
+      }
+      const fresh = await s.scim('/Users');
+      assert.match(fresh.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'one is generated when none is sent');
+    });
+
     it('a non-JSON content type (text/plain) is 415', async () => {
       const before = await userCount(s);
       const res = await s.scim('/Users', { method: 'POST', body: JSON.stringify(minimalUser('plain@example.com')), headers: { 'content-type': 'text/plain' } });
