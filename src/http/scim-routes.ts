@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { TokenService } from '../auth/token-service.ts';
-import { errorResponse, type ScimResponse } from '../scim/messages.ts';
+import { errorResponse, isUnexpected, reportToStderr, type ScimResponse } from '../scim/messages.ts';
 import type { ScimDispatcher } from '../scim/scim-dispatcher.ts';
 import { readJsonBody } from './read-json-body.ts';
 
@@ -17,6 +17,8 @@ export interface ScimRoutesOptions {
   maxBodyBytes: number;
   /** Public base URL override; default: derived from the request. */
   publicUrl?: string;
+  /** Receives unforeseen errors raised outside the dispatcher (auth store, body reading); default: stderr. */
+  onUnexpectedError?: (error: unknown, where: string) => void;
   /** Observes each finished request (audit, metrics). */
   onRequest?: (event: ScimRequestEvent) => void | Promise<void>;
 }
@@ -66,6 +68,7 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
         },
       });
     } catch (error) {
+      if (isUnexpected(error)) (options.onUnexpectedError ?? reportToStderr)(error, `${c.req.method} ${path}`);
       response = errorResponse(error);
     }
     if (options.onRequest) {

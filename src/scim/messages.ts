@@ -41,3 +41,15 @@ export function errorResponse(error: unknown): ScimResponse & { body: Record<str
   if (scim?.scimType) body.scimType = scim.scimType;
   return { status, body };
 }
+
+/**
+ * Default report of an error that became a 500: the client only sees a generic detail, so the
+ * cause must reach the operator. One line with the stack on stderr; the app may pass its logger.
+ */
+export function reportToStderr(error: unknown, where: string): void {
+  const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  process.stderr.write(`rolecall: unexpected error in ${where}: ${text}\n`);
+}
+
+/** True for errors that are not the client's fault and were not foreseen (they answer 500). */
+export const isUnexpected = (error: unknown): boolean => !(error instanceof ScimError);

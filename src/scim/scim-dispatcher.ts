@@ -2,7 +2,7 @@ import { badRequest, notFound, ScimError } from '../domain/errors.ts';
 import { BulkProcessor, type BulkLimits } from './bulk-processor.ts';
 import { parseFilter } from './filter/parse-filter.ts';
 import { parseListParams, type PagingLimits } from './list-params.ts';
-import { errorResponse, listResponse, SEARCH_REQUEST, type ScimResponse } from './messages.ts';
+import { errorResponse, isUnexpected, listResponse, reportToStderr, SEARCH_REQUEST, type ScimResponse } from './messages.ts';
 import type { ResourceEndpoint, ScimCall } from './resource-endpoint.ts';
 import type { ResourceStore } from './resource-store.ts';
 import { resourceTypesResource, schemasResource, serviceProviderConfig } from './schema/discovery.ts';
@@ -19,6 +19,8 @@ export interface ScimRequest {
 export interface DispatcherOptions {
   paging: PagingLimits;
   bulk: BulkLimits;
+  /** Receives every unforeseen error (answered as a generic 500); default: stderr. */
+  onUnexpectedError?: (error: unknown, where: string) => void;
 }
 
 /**
@@ -42,6 +44,7 @@ export class ScimDispatcher {
     try {
       return await this.route(request);
     } catch (error) {
+      if (isUnexpected(error)) (this.options.onUnexpectedError ?? reportToStderr)(error, `${request.method} ${request.path}`);
       return errorResponse(error);
     }
   }

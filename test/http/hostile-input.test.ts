@@ -247,6 +247,34 @@ describe('hostile input', () => {
     });
   });
 
+  describe('internal failures', () => {
+    it('an unforeseen error is a generic 500 SCIM error (no internals leak) and its cause reaches stderr', async () => {
+      const store = s.server.app.store;
+      const original = store.list;
+      const written: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      store.list = async () => {
+        throw new Error('boom: connection string postgres://admin:hunter2@db');
+      };
+      process.stderr.write = ((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      }) as typeof process.stderr.write;
+      let res;
+      try {
+        res = await s.scim('/Users');
+      } finally {
+        process.stderr.write = write;
+        store.list = original;
+      }
+      assertScimError(res, 500);
+      assert.equal(res.text.includes('hunter2'), false, 'the cause is not sent to the client');
+      assert.equal(res.text.includes('boom'), false);
+      assert.ok(written.some((line) => line.includes('GET /Users') && line.includes('boom')), `reported: ${written.join('')}`);
+      assertStatus(await s.scim('/Users'), 200);
+    });
+  });
+
   describe('filters built to exhaust the parser', () => {
     const clauses = Array.from({ length: 10_000 }, (_, i) => `userName eq "u${i}"`).join(' or ');
     const parens = `${'('.repeat(10_000)}userName eq "a"${')'.repeat(10_000)}`;
