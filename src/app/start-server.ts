@@ -5,6 +5,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { sql } from 'kysely';
 import pino, { type Logger } from 'pino';
 import { scimRequestEvent } from '../audit/audit-events.ts';
+import { AuditBuffer } from '../audit/audit-buffer.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { AuditSink } from '../audit/audit-sink.ts';
 import type { ChangeSink } from '../directory/database.ts';
@@ -71,6 +72,9 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     await app.close();
     throw error;
   }
+  const requestLog = audit
+    ? new AuditBuffer(audit, app.database.db, { onError: (error, lost) => logger.error({ err: error, lost }, 'audit of SCIM requests failed') })
+    : undefined;
   const metrics = new Metrics(provisioning ? () => provisioning!.queue.countsByTarget() : undefined);
   provisioning?.attachMetrics(metrics);
 
@@ -78,13 +82,13 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     metrics.observeRequest(e.method, e.path, e.status, e.durationMs);
     if (provisioning && WRITES.has(e.method) && e.status < 400) provisioning.notify();
     logger.info({ requestId: e.requestId, tenantId: e.tenantId, tokenId: e.tokenId, method: e.method, path: e.path, status: e.status, ms: Math.round(e.durationMs * 10) / 10 }, 'scim request');
-    if (audit) {
+    if (requestLog) {
       const context = { requestId: e.requestId, tenantId: e.tenantId ?? '', tokenId: e.tokenId, clientAddress: e.clientAddress, method: e.method, path: e.path };
-      await audit.append(app.database.db, scimRequestEvent(context, {
+      requestLog.add(scimRequestEvent(context, {
         status: e.status, durationMs: Math.round(e.durationMs * 10) / 10,
         ...(e.resourceId ? { resourceIds: [e.resourceId] } : {}),
         ...(e.body === undefined ? {} : { body: e.body }),
-      })).catch((error: unknown) => logger.error({ err: error, requestId: e.requestId }, 'audit of a SCIM request failed'));
+      }));
     }
   };
 
@@ -145,6 +149,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await provisioning?.stop();
+      await requestLog?.flush();
       await app.close();
     },
   };

@@ -161,44 +161,67 @@ export class AuditLog {
    * must be READ COMMITTED (the default): the locked head is then re-read at its newest version.
    */
   async append(executor: Kysely<any>, input: AuditEventInput): Promise<AuditEvent> {
-    if (!executor.isTransaction) return executor.transaction().execute((tx) => this.append(tx, input));
-    if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
+    const [event] = await this.appendMany(executor, [input]);
+    return event!;
+  }
+
+  /**
+   * Appends several events in order under one head lock, with one multi-row INSERT: the
+   * chain is the same as appending them one by one, at a fraction of the statements.
+   */
+  async appendMany(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<AuditEvent[]> {
+    if (inputs.length === 0) return [];
+    if (!executor.isTransaction) return executor.transaction().execute((tx) => this.appendMany(tx, inputs));
     // Everything that does not need the head is prepared before taking the lock.
-    const payloadObject = stripSecrets(input.payload ?? {}) as Record<string, unknown>;
-    const payload = canonicalJson(payloadObject);
-    const subject = {
-      type: input.type,
-      tenantId: input.tenantId ?? null,
-      requestId: input.requestId ?? null,
-      actor: input.actor ?? 'system',
-      userId: input.userId ?? null,
-      groupId: input.groupId ?? null,
-      target: input.target ?? null,
-    };
+    const prepared = inputs.map((input) => {
+      if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
+      return {
+        payload: canonicalJson(stripSecrets(input.payload ?? {}) as Record<string, unknown>),
+        subject: {
+          type: input.type,
+          tenantId: input.tenantId ?? null,
+          requestId: input.requestId ?? null,
+          actor: input.actor ?? 'system',
+          userId: input.userId ?? null,
+          groupId: input.groupId ?? null,
+          target: input.target ?? null,
+        },
+      };
+    });
 
     const head = await this.lockHead(executor);
-    const seq = head.seq + 1;
     const at = this.clock().toISOString();
-    const hash = eventHash({ ...subject, seq, at, payload, prevHash: head.hash });
-    await executor
-      .insertInto('audit_events')
-      .values({
-        seq,
-        at,
-        type: subject.type,
-        tenant_id: subject.tenantId,
-        request_id: subject.requestId,
-        actor: subject.actor,
-        user_id: subject.userId,
-        group_id: subject.groupId,
-        target: subject.target,
-        payload,
-        prev_hash: head.hash,
-        hash,
-      })
-      .execute();
-    await executor.updateTable('audit_head').set({ last_seq: seq, last_hash: hash }).where('id', '=', 1).execute();
-    return { ...subject, seq, at, payload: JSON.parse(payload) as Record<string, unknown>, prevHash: head.hash, hash };
+    let prevHash = head.hash;
+    const rows = prepared.map(({ subject, payload }, i) => {
+      const seq = head.seq + 1 + i;
+      const hash = eventHash({ ...subject, seq, at, payload, prevHash });
+      const row = { subject, seq, payload, prevHash, hash };
+      prevHash = hash;
+      return row;
+    });
+    // SQLite allows 32,766 bound parameters per statement; 12 columns a row.
+    for (let i = 0; i < rows.length; i += 2000) {
+      await executor
+        .insertInto('audit_events')
+        .values(rows.slice(i, i + 2000).map((r) => ({
+          seq: r.seq,
+          at,
+          type: r.subject.type,
+          tenant_id: r.subject.tenantId,
+          request_id: r.subject.requestId,
+          actor: r.subject.actor,
+          user_id: r.subject.userId,
+          group_id: r.subject.groupId,
+          target: r.subject.target,
+          payload: r.payload,
+          prev_hash: r.prevHash,
+          hash: r.hash,
+        })))
+        .execute();
+    }
+    const last = rows[rows.length - 1]!;
+    await executor.updateTable('audit_head').set({ last_seq: last.seq, last_hash: last.hash }).where('id', '=', 1).execute();
+    return rows.map((r) => ({ ...r.subject, seq: r.seq, at, payload: JSON.parse(r.payload) as Record<string, unknown>, prevHash: r.prevHash, hash: r.hash }));
   }
 
   /** The current chain head; publishing it elsewhere (ticket, WORM bucket) anchors the whole chain. */
