@@ -244,6 +244,16 @@ for (const variant of await storeVariants('rolecall_http_okta')) {
         assert.equal(read.json.displayName, group.displayName, 'displayName untouched');
       });
 
+      it('a user PUT carrying groups (readOnly) changes no membership (RFC 7643 §4.1.2)', async () => {
+        const read = await s.scim(`/Users/${u1.id}`);
+        assertStatus(read, 200);
+        assert.deepEqual(read.json.groups.map((g: any) => g.value), []);
+        const bogus = await s.scim(`/Users/${u1.id}`, { method: 'PUT', body: { ...read.json, groups: [{ value: group.id, display: group.displayName }] } });
+        assertStatus(bogus, 200);
+        assert.deepEqual(await memberIds(s, group.id), [u2.id], 'readOnly groups in a PUT are ignored');
+        assert.ok(!bogus.json.groups || bogus.json.groups.length === 0);
+      });
+
       it('PUT /Groups/{id} replaces displayName and members -> 200', async () => {
         const res = await s.scim(`/Groups/${group.id}`, {
           method: 'PUT',
