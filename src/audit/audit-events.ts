@@ -46,6 +46,8 @@ export function provisionStepEvent(input: {
   /** The SCIM request that triggered the job, when known (retries and reconciles have none). */
   requestId?: string | null;
   jobId?: string;
+  /** For a grant: the directory groups whose mapping grants the role (access reports read it). */
+  grantedBy?: string[];
 }): AuditEventInput {
   const { result } = input;
   return {
@@ -67,6 +69,7 @@ export function provisionStepEvent(input: {
       disposition: result.disposition,
       error: result.message === undefined ? undefined : redactStatement(result.message),
       jobId: input.jobId,
+      grantedBy: input.grantedBy,
     },
   };
 }
