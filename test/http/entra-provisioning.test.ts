@@ -186,7 +186,14 @@ for (const variant of await storeVariants('rolecall_http_entra')) {
       assert.deepEqual(res.json.roles, roles);
       const byRole = assertListResponse(await s.scim(`/Users${q({ filter: `roles[type eq "WindowsAzureActiveDirectoryRole"]` })}`), { totalResults: 1, itemsPerPage: 1 });
       assert.equal(byRole[0]!.id, user.id);
-      user = res.json;
+      // The default dialect sends the element's booleans as strings too (item 5).
+      const more = await s.scim(`/Users/${user.id}`, {
+        method: 'PATCH',
+        body: patch({ op: 'Add', path: 'roles', value: [{ primary: 'False', type: 'WindowsAzureActiveDirectoryRole', value: 'Reader' }] }),
+      });
+      assertStatus(more, 200);
+      assert.deepEqual(more.json.roles, [...roles, { primary: false, type: 'WindowsAzureActiveDirectoryRole', value: 'Reader' }]);
+      user = more.json;
     });
 
     it('accepts manager in every Entra shape and always returns it as an object (item 8)', async () => {
