@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerConfig } from '../../src/app/config.ts';
 import { ensureDefaultTenant, openRolecall } from '../../src/app/open-rolecall.ts';
-import { allMigrations } from '../../src/app/migrations.ts';
 
 const CONTEXT = { requestId: 'bench-seed', tenantId: '', tokenId: null, clientAddress: null, method: 'SEED', path: '/' };
 
 /** Seeds users and groups straight through the store (the bench measures requests, not seeding). */
 export async function seedDirectory(config: ServerConfig, sizes: { users: number; groups: number; bigGroupMembers: number }) {
-  const app = await openRolecall(config, { exclusive: false, migrations: allMigrations });
+  const app = await openRolecall(config, { exclusive: false });
   try {
     const first = await ensureDefaultTenant(app);
     if (!first) throw new Error('seedDirectory needs an empty store');

@@ -32,7 +32,7 @@ function handlers(store: Map<string, Record<string, unknown>>) {
     egress: (resource: any) => {
       if (resource.id) {
         const found = store.get(resource.id);
-        if (!found) throw new SCIMMY.Types.Error(404, null, `Resource ${resource.id} not found`);
+        if (!found) throw new SCIMMY.Types.Error(404, "noTarget" as never, `Resource ${resource.id} not found`);
         return found;
       }
       const all = [...store.values()];
