@@ -185,7 +185,10 @@ export class PostgresTarget implements Target {
       return { outcome: 'applied' };
     } catch (error) {
       // Duplicate CREATE ROLE -> 42710 (targets.md [seen]); nothing changed, the transaction rolled back.
-      if (pgCode(error) === '42710') return onDuplicate();
+      // Two CREATE ROLE of one name racing in parallel jobs: the loser fails on the unique index of
+      // pg_authid instead (23505, "pg_authid_rolname_index"), the same duplicate by another name.
+      const code = pgCode(error);
+      if (code === '42710' || code === '23505') return onDuplicate();
       throw error;
     }
   }
