@@ -209,6 +209,40 @@ export class World {
     });
   }
 
+  /** Every login-capable-or-not role carrying the token and the marker, with its roles (marker excluded), in one query. */
+  async pgAccounts(): Promise<Map<string, { canLogin: boolean; roles: string[] }>> {
+    return pgAdmin(async (c) => {
+      const rows = (await c.query<{ rolname: string; rolcanlogin: boolean; roles: string[] }>(
+        `SELECT u.rolname, u.rolcanlogin, array_remove(array_agg(g.rolname::text ORDER BY g.rolname), NULL) AS roles
+           FROM pg_roles u JOIN pg_auth_members mk ON mk.member = u.oid AND mk.roleid = $1::regrole
+           LEFT JOIN pg_auth_members m ON m.member = u.oid LEFT JOIN pg_roles g ON g.oid = m.roleid AND g.rolname <> $2
+          GROUP BY u.rolname, u.rolcanlogin`,
+        [qi(this.marker), this.marker],
+      )).rows;
+      return new Map(rows.map((r) => [r.rolname, { canLogin: r.rolcanlogin, roles: r.roles }]));
+    });
+  }
+
+  /** Every MariaDB account carrying the token, with its mapped roles (per-user role's, marker excluded), in two queries. */
+  async mariaAccounts(): Promise<Map<string, { locked: boolean; roles: string[] }>> {
+    return mariaAdmin(async (c) => {
+      const [users] = (await c.query(
+        "SELECT User AS name, JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE Host = '%' AND LOCATE(?, User) = 1",
+        [this.token],
+      )) as unknown as [{ name: string; locked: string | null }[]];
+      const [mapped] = (await c.query(
+        "SELECT User AS grantee, Role AS role FROM mysql.roles_mapping WHERE Admin_option = 'N' AND Host = '' AND LOCATE(?, User) = 1 ORDER BY Role",
+        [`${PER_USER_ROLE_PREFIX}${this.token}`],
+      )) as unknown as [{ grantee: string; role: string }[]];
+      const result = new Map<string, { locked: boolean; roles: string[] }>();
+      for (const u of users) {
+        const roles = mapped.filter((m) => m.grantee === perUserRole(u.name) && m.role !== this.marker).map((m) => m.role);
+        result.set(u.name, { locked: u.locked === '1' || u.locked === 'true', roles });
+      }
+      return result;
+    });
+  }
+
   /** SHOW GRANTS for the login and its per-user role (root), as one list of lines. */
   async mariaShowGrants(login: string): Promise<string[]> {
     return mariaAdmin(async (c) => {
