@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { enqueueJobs } from '../../src/provisioning/enqueue-jobs.ts';
 import { JobQueue } from '../../src/provisioning/job-queue.ts';
 import type { Principal } from '../../src/provisioning/job.ts';
 import { eachStore, postgresStore } from './store-databases.ts';
@@ -208,3 +209,33 @@ test('housekeeping: jobs of targets gone from the policy are dead-lettered; old 
     assert.deepEqual(await queue.attempts(job!.id), [], 'attempts go with their job');
     assert.deepEqual(await queue.counts(), { queued: 0, running: 0, done: 0, dead: 1 });
   }));
+
+test('PostgreSQL: a queued job coalescing an uncommitted change is not claimed until that change commits', async (t) => {
+  const store = await postgresStore(t);
+  if (!store) return;
+  try {
+    const writer = store.database;
+    const worker = new JobQueue(store.second());
+    await new JobQueue(writer).enqueue([alice]);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let enqueued: () => void = () => {};
+    const inside = new Promise<void>((resolve) => (enqueued = resolve));
+    // A SCIM write transaction that coalesces into alice's queued job and has not committed yet.
+    const scimWrite = writer.db.transaction().execute(async (tx) => {
+      await enqueueJobs(tx, [alice]);
+      enqueued();
+      await held;
+    });
+    await inside;
+    try {
+      assert.deepEqual(await worker.claim('w', { target: 'db1', limit: 1 }), [], 'claiming now would plan without the change');
+    } finally {
+      release();
+      await scimWrite;
+    }
+    assert.equal((await worker.claim('w', { target: 'db1', limit: 1 })).length, 1);
+  } finally {
+    await store.cleanup();
+  }
+});
