@@ -223,7 +223,7 @@ export class World {
     });
   }
 
-  /** Every MariaDB account carrying the token, with its mapped roles (per-user role's, marker excluded), in two queries. */
+  /** Every managed MariaDB account carrying the token (its per-user role holds the marker), with its mapped roles (per-user role's, marker excluded), in two queries. */
   async mariaAccounts(): Promise<Map<string, { locked: boolean; roles: string[] }>> {
     return mariaAdmin(async (c) => {
       const [users] = (await c.query(
@@ -236,7 +236,9 @@ export class World {
       )) as unknown as [{ grantee: string; role: string }[]];
       const result = new Map<string, { locked: boolean; roles: string[] }>();
       for (const u of users) {
-        const roles = mapped.filter((m) => m.grantee === perUserRole(u.name) && m.role !== this.marker).map((m) => m.role);
+        const own = mapped.filter((m) => m.grantee === perUserRole(u.name));
+        if (!own.some((m) => m.role === this.marker)) continue; // not managed (e.g. the provisioner)
+        const roles = own.filter((m) => m.role !== this.marker).map((m) => m.role);
         result.set(u.name, { locked: u.locked === '1' || u.locked === 'true', roles });
       }
       return result;
