@@ -70,7 +70,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
     const offset = Math.max(0, query.startIndex - 1);
     if (query.count <= 0 || offset >= totalResults) return { totalResults, resources: [] };
 
-    // Late row lookup: page through ids only (an index walk, no JSON read or sorted), then load
+    // Late row lookup: page through ids only (an index walk that neither reads nor sorts JSON), then load
     // the page's rows by primary key. Deep pages of a full import stay cheap on both stores.
     let page = base.select('r.id');
     for (const term of order) page = page.orderBy(term);
