@@ -35,9 +35,13 @@ export interface PlanSources {
  */
 export async function planPrincipal(sources: PlanSources, policyTarget: PolicyTarget, target: Target, principal: Principal): Promise<PrincipalPlan> {
   const { view, accounts, policy } = sources;
-  const user = await view.user(principal.tenantId, principal.userId);
-  const groups = user ? await view.groupsOfUser(principal.tenantId, principal.userId) : [];
-  const recorded = await accounts.get(principal.target, principal.tenantId, principal.userId);
+  // Independent reads, issued together: this path is on the SCIM-write-to-target latency budget.
+  // (A deleted user has no groups left, so reading them regardless costs nothing.)
+  const [user, groups, recorded] = await Promise.all([
+    view.user(principal.tenantId, principal.userId),
+    view.groupsOfUser(principal.tenantId, principal.userId),
+    accounts.get(principal.target, principal.tenantId, principal.userId),
+  ]);
   const desired = desiredAccount(policy, policyTarget, user, groups, (raw) => target.loginName(raw), recorded?.login, principal.userId);
   if (!desired) return { principal, userExists: user !== undefined, desired, actual: undefined, recorded, steps: [] };
 
