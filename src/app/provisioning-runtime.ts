@@ -70,6 +70,8 @@ export class ProvisioningRuntime {
   private readonly scheduler: ReconcileScheduler | undefined;
   private targets = new Map<string, { signature: string; target: Target }>();
   private metrics: Metrics | undefined;
+  /** Audit appends of reconcile findings still in flight: stop() waits for them (a CLI closes the store right after). */
+  private readonly pendingAudit = new Set<Promise<unknown>>();
 
   private constructor(private readonly options: RuntimeOptions) {
     const { database, holder } = options;
@@ -157,6 +159,7 @@ export class ProvisioningRuntime {
   async stop(): Promise<void> {
     await this.scheduler?.stop();
     await this.workers?.stop();
+    await Promise.allSettled([...this.pendingAudit]);
     await Promise.all([...this.targets.values()].map((t) => t.target.close().catch(() => undefined)));
     this.targets.clear();
   }
@@ -218,10 +221,12 @@ export class ProvisioningRuntime {
       metrics?.driftFound.inc({ target: plan.target, finding: plan.finding });
       if (repaired.has(plan)) metrics?.driftRepaired.inc({ target: plan.target, finding: plan.finding });
       if (audit) {
-        void audit.append(database.db, reconcileFindingEvent({
+        const appended = audit.append(database.db, reconcileFindingEvent({
           tenantId: plan.tenantId, target: plan.target, finding: plan.finding, userId: plan.userId ?? null, login: plan.login,
           detail: { findings: plan.findings, statements: plan.statements, ...(plan.message ? { message: plan.message } : {}) },
         })).catch((error: unknown) => logger.error({ err: error }, 'audit of a reconcile finding failed'));
+        this.pendingAudit.add(appended);
+        void appended.finally(() => this.pendingAudit.delete(appended));
       }
     }
   }
