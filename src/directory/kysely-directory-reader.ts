@@ -1,9 +1,12 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder, SelectQueryBuilder } from 'kysely';
 import type { DirectoryReader, ListQuery, ListResult, MemberRef, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 
 export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisfies Record<ResourceKind, string>;
+
+/** From this offset on, pages are read as ids first (late row lookup). */
+const LATE_LOOKUP_OFFSET = 1000;
 
 /** Bound on ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits. */
 const ID_CHUNK = 500;
@@ -65,33 +68,44 @@ export class KyselyDirectoryReader implements DirectoryReader {
     let base = this.db.selectFrom(`${RESOURCE_TABLE[kind]} as r`).where('r.tenant_id', '=', tenantId);
     if (where) base = base.where(where);
 
-    const counted = await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow();
-    const totalResults = Number(counted.total);
+    const count = async () => Number((await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow()).total);
     const offset = Math.max(0, query.startIndex - 1);
-    if (query.count <= 0 || offset >= totalResults) return { totalResults, resources: [] };
+    if (query.count <= 0) return { totalResults: await count(), resources: [] };
 
-    // Late row lookup: page through ids only (an index walk that neither reads nor sorts JSON), then load
-    // the page's rows by primary key. Deep pages of a full import stay cheap on both stores.
+    let rows: ResourceRow[];
+    if (offset < LATE_LOOKUP_OFFSET) {
+      // Near the start (every lookup by userName, externalId...): one query for the page itself.
+      let page = base.select(['r.tenant_id', 'r.id', 'r.data', 'r.version', 'r.created', 'r.last_modified']);
+      for (const term of order) page = page.orderBy(term);
+      rows = (await page.limit(query.count).offset(offset).execute()) as ResourceRow[];
+    } else {
+      rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset);
+    }
+    // A short page that is not empty ends the result: its size gives the total without a COUNT.
+    const totalResults = rows.length > 0 && rows.length < query.count ? offset + rows.length : await count();
+    return { totalResults, resources: rows.map((row) => this.toResource(kind, row)) };
+  }
+
+  /**
+   * Late row lookup for deep pages: page through ids only (an index walk that neither reads nor
+   * sorts JSON), then load the page's rows by primary key, so a full import stays cheap.
+   */
+  private async lateLookup(kind: ResourceKind, tenantId: string, base: SelectQueryBuilder<any, any, {}>, order: RawBuilder<unknown>[], limit: number, offset: number): Promise<ResourceRow[]> {
     let page = base.select('r.id');
     for (const term of order) page = page.orderBy(term);
-    const ids = (await page.limit(query.count).offset(offset).execute()).map((row) => row.id as string);
-    if (ids.length === 0) return { totalResults, resources: [] };
+    const ids = (await page.limit(limit).offset(offset).execute()).map((row) => row.id as string);
     const byId = new Map<string, ResourceRow>();
     for (const part of chunks(ids)) {
-      const rows = await this.db
+      const found = await this.db
         .selectFrom(RESOURCE_TABLE[kind])
         .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
         .where('tenant_id', '=', tenantId)
         .where('id', 'in', part)
         .execute();
-      for (const row of rows) byId.set(row.id as string, row as ResourceRow);
+      for (const row of found) byId.set(row.id as string, row as ResourceRow);
     }
     // A row deleted between the two reads is left out of the page rather than failing it.
-    const resources = ids.flatMap((id) => {
-      const row = byId.get(id);
-      return row ? [this.toResource(kind, row)] : [];
-    });
-    return { totalResults, resources };
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   async members(tenantId: string, groupId: string): Promise<MemberRef[]> {
@@ -122,6 +136,23 @@ export class KyselyDirectoryReader implements DirectoryReader {
       .orderBy('g.id')
       .execute();
     return rows.map((row) => ({ value: row.id as string, display: row.display_name as string }));
+  }
+
+  async groupsOfMany(tenantId: string, memberIds: string[]): Promise<Map<string, { value: string; display: string }[]>> {
+    const out = new Map<string, { value: string; display: string }[]>(memberIds.map((id) => [id, []]));
+    for (const part of chunks([...new Set(memberIds)])) {
+      const rows = await this.db
+        .selectFrom('group_members as m')
+        .innerJoin('groups as g', (join) => join.onRef('g.tenant_id', '=', 'm.tenant_id').onRef('g.id', '=', 'm.group_id'))
+        .select(['m.member_id', 'g.id', 'g.display_name'])
+        .where('m.tenant_id', '=', tenantId)
+        .where('m.member_id', 'in', part)
+        .orderBy('g.display_name_lc')
+        .orderBy('g.id')
+        .execute();
+      for (const row of rows) out.get(row.member_id as string)?.push({ value: row.id as string, display: row.display_name as string });
+    }
+    return out;
   }
 
   async resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>> {

@@ -62,7 +62,11 @@ export class ResourceEndpoint {
       count: params.count,
       schema: this.type,
     });
-    const resources = await Promise.all(result.resources.map((r) => this.render(this.store, call, r, params)));
+    // Users' groups for the whole page in one read rather than one per user.
+    const groups = this.kind === 'User' && wants('groups', params) && result.resources.length > 0
+      ? await this.store.groupsOfMany(call.tenantId, result.resources.map((r) => r.id))
+      : undefined;
+    const resources = await Promise.all(result.resources.map((r) => this.render(this.store, call, r, params, groups?.get(r.id) ?? [])));
     return { status: 200, body: listResponse(result.totalResults, params.startIndex, resources) };
   }
 
@@ -190,10 +194,13 @@ export class ResourceEndpoint {
     return { status, body, etag: etagOf(stored.version), ...(status === 201 ? { location: (body.meta as { location: string }).location } : {}) };
   }
 
-  private async render(reader: DirectoryReader, call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>): Promise<Record<string, unknown>> {
+  private async render(
+    reader: DirectoryReader, call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>,
+    preloadedGroups?: { value: string; display: string }[],
+  ): Promise<Record<string, unknown>> {
     const extras: RenderExtras = {};
     if (this.kind === 'Group' && wants('members', params)) extras.members = await reader.members(call.tenantId, stored.id);
-    if (this.kind === 'User' && wants('groups', params)) extras.groups = await reader.groupsOf(call.tenantId, stored.id);
+    if (this.kind === 'User' && wants('groups', params)) extras.groups = preloadedGroups ?? await reader.groupsOf(call.tenantId, stored.id);
     const full = renderResource(this.type, stored, call.baseUrl, extras);
     return projectAttributes(full, this.type, params.attributes, params.excludedAttributes);
   }

@@ -52,6 +52,8 @@ export interface DirectoryReader {
   members(tenantId: string, groupId: string): Promise<MemberRef[]>;
   /** Groups a user or group is a direct member of (User `groups`, RFC 7643 §4.1.2). */
   groupsOf(tenantId: string, memberId: string): Promise<{ value: string; display: string }[]>;
+  /** groupsOf for many members in one read (list pages). */
+  groupsOfMany(tenantId: string, memberIds: string[]): Promise<Map<string, { value: string; display: string }[]>>;
   /** Which of these ids exist in the tenant, and as what. */
   resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>>;
 }

@@ -457,6 +457,23 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(await sorted('emails', 'descending'), ['p4', 'p2', 'p3', 'p1']);
     });
 
+    test('deep pages (late row lookup) return the same rows and totals as shallow ones', async () => {
+      const t = newTenant();
+      await store.write(context(t), async (w) => {
+        for (let i = 0; i < 1010; i += 1) {
+          await w.insert('User', t, { id: randomUUID(), data: { schemas: [USER_SCHEMA_ID], userName: `deep${String(i).padStart(4, '0')}` } });
+        }
+      });
+      const deep = await store.list('User', t, query('User', { startIndex: 1001, count: 10, sortBy: 'userName' }));
+      assert.equal(deep.totalResults, 1010);
+      assert.deepEqual(deep.resources.map((r) => r.data.userName), Array.from({ length: 10 }, (_, i) => `deep${1000 + i}`));
+      const tail = await store.list('User', t, query('User', { startIndex: 1006, count: 10, sortBy: 'userName' }));
+      assert.equal(tail.totalResults, 1010);
+      assert.deepEqual(tail.resources.map((r) => r.data.userName), ['deep1005', 'deep1006', 'deep1007', 'deep1008', 'deep1009']);
+      const shallow = await store.list('User', t, query('User', { startIndex: 996, count: 10, sortBy: 'userName' }));
+      assert.deepEqual(shallow.resources.map((r) => r.data.userName), Array.from({ length: 10 }, (_, i) => `deep${String(995 + i).padStart(4, '0')}`));
+    });
+
     test('paging: stable pages, accurate totalResults, count=0', async () => {
       const t = newTenant();
       for (let i = 0; i < 25; i += 1) await addUser(t, `user${String(i).padStart(2, '0')}`, { displayName: 'Same' });
@@ -498,6 +515,11 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       );
       assert.deepEqual(await store.groupsOf(t, alice.id), [{ value: admins.id, display: 'Admins' }]);
       assert.deepEqual(await store.groupsOf(t, nested.id), [{ value: admins.id, display: 'Admins' }]);
+      assert.deepEqual(Object.fromEntries(await store.groupsOfMany(t, [alice.id, nested.id, 'missing'])), {
+        [alice.id]: [{ value: admins.id, display: 'Admins' }],
+        [nested.id]: [{ value: admins.id, display: 'Admins' }],
+        missing: [],
+      });
 
       const resolved = await store.resolveMembers(t, [alice.id, nested.id, 'missing', alice.id]);
       assert.deepEqual(Object.fromEntries(resolved), { [alice.id]: 'User', [nested.id]: 'Group' });
