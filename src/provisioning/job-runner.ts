@@ -26,6 +26,8 @@ export interface JobRun {
   state: FinishState;
   results: StepResult[];
   error: string | null;
+  /** A 'fatal' failure: the target itself is misconfigured (credentials, privileges), not this job. */
+  fatal: boolean;
 }
 
 /**
@@ -43,16 +45,19 @@ export class JobRunner {
     const hooks = this.options.hooks ?? {};
     let results: StepResult[] = [];
     let report: AttemptReport;
+    let fatal = false;
     try {
       const outcome = await this.attempt(job);
       results = outcome.results;
       report = { startedAt, results, ...outcome.verdict };
+      fatal = results.some((r) => r.outcome === 'failed' && r.disposition === 'fatal');
     } catch (error) {
       const disposition: Disposition = error instanceof RolecallError ? error.disposition : 'retry';
       report = { startedAt, results, outcome: settle(disposition), error: errorMessage(error) };
+      fatal = disposition === 'fatal';
     }
     const state = await this.options.queue.finish(job, workerId, report);
-    const run: JobRun = { state, results, error: report.error ?? null };
+    const run: JobRun = { state, results, error: report.error ?? null, fatal };
     await emitJobFinished(hooks, { job, ...run, durationMs: performance.now() - started });
     return run;
   }

@@ -20,6 +20,14 @@ export interface WorkerPoolOptions extends JobRunnerOptions {
    * predecessor's and need not wait out their lease.
    */
   recoverAllOnStart?: boolean;
+  /**
+   * After a 'fatal' failure (the target's credentials or privileges are wrong), no further job of
+   * that target is claimed for this long, so its queued jobs wait instead of each being
+   * dead-lettered in turn; then one job probes again. Default 60 s.
+   */
+  fatalPauseMs?: number;
+  /** Told when a target is paused after a fatal failure. */
+  onTargetPaused?: (target: string, until: Date, error: string | null) => void;
   /** How long finished (done) jobs and their attempts are kept. Default 7 days; 0 keeps them forever. */
   retainDoneMs?: number;
   /** Errors of the loop itself (claiming, lease renewal, housekeeping): the loop keeps going. */
@@ -49,6 +57,8 @@ export class WorkerPool {
   private stopping = false;
   private lastRecovery = 0;
   private lastHousekeeping = 0;
+  /** Targets paused after a fatal failure; an entry outlives its time until a probe succeeds. */
+  private readonly pausedUntil = new Map<string, number>();
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
@@ -102,7 +112,11 @@ export class WorkerPool {
         if (Date.now() - this.lastRecovery > this.queue.leaseMs / 2) await this.recover(false);
         if (Date.now() - this.lastHousekeeping > HOUSEKEEPING_MS) await this.housekeeping();
         for (const target of this.policy().targets) {
-          const free = target.concurrency - this.activeOn(target.name);
+          const active = this.activeOn(target.name);
+          let free = target.concurrency - active;
+          // A paused target gets nothing until the pause ends, then a single probing job.
+          const paused = this.pausedUntil.get(target.name);
+          if (paused !== undefined) free = paused > Date.now() || active > 0 ? 0 : 1;
           if (free <= 0 || this.stopping) continue;
           const jobs = await this.queue.claim(this.workerId, { target: target.name, limit: free });
           for (const job of jobs) this.launch(job);
@@ -119,6 +133,15 @@ export class WorkerPool {
   private launch(job: Job): void {
     const done = this.runner
       .run(job, this.workerId)
+      .then((run) => {
+        if (!run.fatal) {
+          this.pausedUntil.delete(job.target);
+          return;
+        }
+        const until = Date.now() + (this.options.fatalPauseMs ?? 60_000);
+        this.pausedUntil.set(job.target, until);
+        this.options.onTargetPaused?.(job.target, new Date(until), run.error);
+      })
       .catch(() => {
         // finish() itself failed (store unreachable): the lease lapses and the job is recovered.
       })

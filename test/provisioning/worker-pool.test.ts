@@ -162,3 +162,38 @@ test('stop() waits for running jobs', (t) =>
     assert.equal(h.pool.active, 0);
     assert.equal((await h.queue.counts()).running, 0);
   }));
+
+test('a fatal failure pauses the target: its other jobs wait instead of dead-lettering, then one probe resumes it', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1', { concurrency: 1 })], [analysts]);
+    const target = new MemoryTarget('db1');
+    target.failures = ['fatal'];
+    const queue = new JobQueue(database);
+    const dir = new DirectoryFixture(database, []);
+    await dir.group('g1', 'Analysts');
+    for (const [id, name] of [['u1', 'ann'], ['u2', 'ben'], ['u3', 'cat']]) await dir.user(id!, name!);
+    await dir.members('g1', { add: ['u1', 'u2', 'u3'].map((value) => ({ value, type: 'User' as const })) });
+    await queue.enqueue(['u1', 'u2', 'u3'].map((userId) => ({ tenantId: 't1', userId, target: 'db1' })));
+    const paused: string[] = [];
+    const pool = new WorkerPool({
+      queue,
+      policy: () => policy,
+      targets: () => target,
+      view: new KyselyDirectoryView(database),
+      accounts: new AccountRegistry(database.db),
+      pollIntervalMs: 10,
+      fatalPauseMs: 300,
+      onTargetPaused: (name, _until, error) => void paused.push(`${name}: ${error}`),
+    });
+    pool.start();
+    try {
+      await waitFor('the fatal failure', () => paused.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.deepEqual(await queue.counts(), { queued: 2, running: 0, done: 0, dead: 1 }, 'nothing claimed while paused');
+      assert.match(paused[0]!, /^db1: .*injected fatal/);
+      await waitFor('the rest after the pause', async () => (await queue.counts()).done === 2);
+      assert.equal(target.accounts.size, 2);
+    } finally {
+      await pool.stop();
+    }
+  }));
