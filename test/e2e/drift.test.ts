@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { MARIADB_URL, needMariadb, needPostgres } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -39,15 +41,18 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     const alice = await dir.createUser('alice@contoso.com');
     const carol = await dir.createUser('carol@contoso.com');
     const bob = await dir.createUser('bob@contoso.com');
-    await dir.createGroup(analysts, [alice, carol]);
+    const erin = await dir.createUser('erin@contoso.com');
+    await dir.createGroup(analysts, [alice, carol, erin]);
     await dir.createGroup(engineers, [bob]);
     await dir.setActive(carol, false);
     const login = (u: string) => ({ pg: world.pgLogin(`${u}@contoso.com`), maria: world.mariaLogin(`${u}@contoso.com`) });
-    const [a, c, b] = [login('alice'), login('carol'), login('bob')];
+    const [a, c, b, e] = [login('alice'), login('carol'), login('bob'), login('erin')];
     const ghost = { pg: `${world.token}_ghost`, maria: `${world.token}_ghost` };
     await eventually('provisioned', async () => {
       assert.deepEqual((await world.pgAccount(a.pg)).roles, [reader]);
       assert.deepEqual((await world.pgAccount(b.pg)).roles, [writer]);
+      assert.deepEqual((await world.pgAccount(e.pg)).roles, [reader]);
+      assert.deepEqual((await world.mariaAccount(e.maria)).roles, [reader]);
       assert.equal((await world.pgAccount(c.pg)).canLogin, false);
       assert.deepEqual((await world.mariaAccount(a.maria)).roles, [reader]);
       assert.deepEqual((await world.mariaAccount(b.maria)).roles, [writer]);
@@ -87,6 +92,17 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     } finally {
       await provisioner.end();
     }
+    // erin is removed from the store behind Rolecall's back (no SCIM request, so no job): her
+    // logins stay, recorded in the accounts table, with no directory user.
+    const store = new Sqlite(join(world.dataDir, 'rolecall.sqlite'));
+    try {
+      store.pragma('busy_timeout = 5000');
+      store.prepare('DELETE FROM group_members WHERE member_id = ?').run(erin);
+      assert.equal(store.prepare('DELETE FROM users WHERE id = ?').run(erin).changes, 1);
+    } finally {
+      store.close();
+    }
+    assert.equal((await server.scim(`/Users/${erin}`)).status, 404);
     assert.deepEqual((await world.pgAccount(a.pg)).roles, [reader, writer].sort());
     assert.deepEqual((await world.mariaAccount(a.maria)).roles, [reader, writer].sort());
 
@@ -99,7 +115,7 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     };
     const terminate = (l: string) => `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid() -- params: ${JSON.stringify([l])}`;
     const kill = (l: string) => `/* for each ID in information_schema.PROCESSLIST WHERE USER = ${maccount(l)} */ KILL CONNECTION <id>`;
-    assert.equal(plans.length, 6, JSON.stringify(plans, null, 1));
+    assert.equal(plans.length, 8, JSON.stringify(plans.map((p) => [p.target, p.login, p.finding])));
 
     const pgAlice = find('pg', a.pg);
     assert.equal(pgAlice.userId, alice);
@@ -119,28 +135,38 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     assert.equal(mariaCarol.finding, 'should-be-locked');
     assert.deepEqual(mariaCarol.statements, [`ALTER USER ${maccount(c.maria)} ACCOUNT LOCK`, kill(c.maria)]);
 
+    // Stale: offboarded per target (PostgreSQL drop, MariaDB lock), whether or not the store still records the login.
+    const pgDrop = (l: string) => [
+      `ALTER ROLE ${qi(l)} NOLOGIN`,
+      terminate(l),
+      `REVOKE ${qi(reader)} FROM ${qi(l)}`,
+      `GRANT ${qi(l)} TO CURRENT_USER`,
+      `/* in every database */ REASSIGN OWNED BY ${qi(l)} TO ${qi(world.graveyard)}`,
+      `/* in every database */ DROP OWNED BY ${qi(l)}`,
+      `DROP ROLE IF EXISTS ${qi(l)}`,
+      terminate(l),
+    ];
+    const mariaLock = (l: string) => [
+      `ALTER USER ${maccount(l)} ACCOUNT LOCK`,
+      kill(l),
+      `REVOKE ${mi(reader)} FROM ${mi(perUserRole(l))}`,
+      `SET DEFAULT ROLE ${mi(perUserRole(l))} FOR ${maccount(l)}`,
+      kill(l),
+    ];
     const pgGhost = find('pg', ghost.pg);
     assert.equal(pgGhost.userId, undefined);
     assert.equal(pgGhost.finding, 'stale');
-    assert.deepEqual(pgGhost.statements, [
-      `ALTER ROLE ${qi(ghost.pg)} NOLOGIN`,
-      terminate(ghost.pg),
-      `REVOKE ${qi(reader)} FROM ${qi(ghost.pg)}`,
-      `GRANT ${qi(ghost.pg)} TO CURRENT_USER`,
-      `/* in every database */ REASSIGN OWNED BY ${qi(ghost.pg)} TO ${qi(world.graveyard)}`,
-      `/* in every database */ DROP OWNED BY ${qi(ghost.pg)}`,
-      `DROP ROLE IF EXISTS ${qi(ghost.pg)}`,
-      terminate(ghost.pg),
-    ]);
+    assert.deepEqual(pgGhost.statements, pgDrop(ghost.pg));
     const mariaGhost = find('maria', ghost.maria);
     assert.equal(mariaGhost.finding, 'stale');
-    assert.deepEqual(mariaGhost.statements, [
-      `ALTER USER ${maccount(ghost.maria)} ACCOUNT LOCK`,
-      kill(ghost.maria),
-      `REVOKE ${mi(reader)} FROM ${mi(perUserRole(ghost.maria))}`,
-      `SET DEFAULT ROLE ${mi(perUserRole(ghost.maria))} FOR ${maccount(ghost.maria)}`,
-      kill(ghost.maria),
-    ]);
+    assert.deepEqual(mariaGhost.statements, mariaLock(ghost.maria));
+    const pgErin = find('pg', e.pg);
+    assert.equal(pgErin.userId, erin, 'the recorded account names the vanished user');
+    assert.equal(pgErin.finding, 'stale');
+    assert.deepEqual(pgErin.statements, pgDrop(e.pg));
+    const mariaErin = find('maria', e.maria);
+    assert.equal(mariaErin.finding, 'stale');
+    assert.deepEqual(mariaErin.statements, mariaLock(e.maria));
 
     // The human-readable plan prints the same statements.
     const text = await cli('plan');
@@ -155,7 +181,7 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     // --- reconcile (CLI beside the running server) repairs everything
     const repaired = await cli('reconcile');
     assert.equal(repaired.code, 0, `${repaired.stdout}\n${repaired.stderr}`);
-    assert.match(repaired.stdout, /planned \d+ account\(s\), 6 drifted/);
+    assert.match(repaired.stdout, /planned \d+ account\(s\), 8 drifted/);
     assert.doesNotMatch(repaired.stdout + repaired.stderr, /failed/, 'reconcile and its audit records succeeded');
     assert.deepEqual(await world.pgAccount(a.pg), { exists: true, canLogin: true, managed: true, roles: [reader] });
     assert.deepEqual((await world.mariaAccount(a.maria)).roles, [reader]);
@@ -164,6 +190,9 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     assert.equal((await world.pgAccount(ghost.pg)).exists, false, 'the stale PostgreSQL login is dropped (offboarding drop)');
     const mariaGhostAfter = await world.mariaAccount(ghost.maria);
     assert.deepEqual({ locked: mariaGhostAfter.locked, roles: mariaGhostAfter.roles }, { locked: true, roles: [] }, 'the stale MariaDB login is locked (offboarding lock)');
+    assert.equal((await world.pgAccount(e.pg)).exists, false, "the vanished user's PostgreSQL login is dropped");
+    const mariaErinAfter = await world.mariaAccount(e.maria);
+    assert.deepEqual({ locked: mariaErinAfter.locked, roles: mariaErinAfter.roles }, { locked: true, roles: [] }, "the vanished user's MariaDB login is locked");
     assert.deepEqual(await world.pgAccount(b.pg), { exists: true, canLogin: true, managed: true, roles: [writer] }, 'an in-sync user is untouched');
 
     assert.deepEqual(drifted(await planJson()), [], 'CLI plan: no drift after reconcile');
@@ -171,7 +200,7 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
     assert.deepEqual(drifted(adminPlans), [], 'admin API plan: no drift after reconcile');
 
     const findings = (await adminCall(server.server.url, world.adminToken, 'GET', '/audit?type=reconcile.finding&limit=100')) as unknown[];
-    assert.equal(findings.length, 6, 'every finding of the CLI reconcile is in the audit trail');
+    assert.equal(findings.length, 8, 'every finding of the CLI reconcile is in the audit trail');
 
     await t.test('MariaDB: the plan of a role granted to the account directly shows the REVOKE that runs', {
       todo: 'MysqlTarget.statements() renders every revoke against the per-user role (REVOKE r FROM `rc$login`), while apply() revokes a direct grant FROM the account; the dry-run is not the exact statement list (src/targets/mysql/mysql-target.ts #plan, case revoke)',
