@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { needMariadb, needPostgres } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -122,7 +123,18 @@ test('e2e: group union, membership changes, deactivation, re-activation and dele
       const mariaSession = await world.mariaSession(mariaLogin);
       assert.deepEqual((await mariaSession.query(`SELECT x FROM test.\`${world.sentinel}\``))[0], [{ x: 42 }]);
 
+      // Benchmark figure only (the goal is < 1 s): time from the PATCH to each open session being gone.
+      const deactivatedAt = performance.now();
+      const sessionGone = (label: string, query: () => Promise<unknown>) =>
+        eventually(`${label} session ended`, async () => {
+          const alive = await query().then(() => true, () => false);
+          assert.equal(alive, false);
+          return performance.now() - deactivatedAt;
+        });
+      const endTimes = Promise.all([sessionGone('PostgreSQL', () => pgSession.query('SELECT 1')), sessionGone('MariaDB', () => mariaSession.query('SELECT 1'))]);
       await dir.setActive(id, false);
+      const [pgMs, mariaMs] = await endTimes;
+      t.diagnostic(`active:false -> open session ended: PostgreSQL ${pgMs.toFixed(0)} ms, MariaDB ${mariaMs.toFixed(0)} ms (benchmark figure, not asserted)`);
       await eventually('locked and revoked', async () => {
         assert.deepEqual(await world.pgAccount(pgLogin), { exists: true, canLogin: false, managed: true, roles: [] });
         const maria = await world.mariaAccount(mariaLogin);
