@@ -1,3 +1,5 @@
+import { adminEvent } from '../audit/audit-events.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import { JwtVerifier } from '../auth/jwt-verifier.ts';
 import { TokenService } from '../auth/token-service.ts';
 import type { ChangeSink, Database } from '../directory/database.ts';
@@ -56,6 +58,7 @@ export async function openRolecall(config: ServerConfig, options: OpenOptions): 
 export async function ensureDefaultTenant(app: Rolecall): Promise<{ secret: string } | undefined> {
   if ((await app.tenants.countTenants()) > 0) return undefined;
   const tenant = await app.tenants.createTenant({ name: 'default' });
-  const { secret } = await app.tokens.create(tenant.id, 'first-start', null);
+  const { secret, token } = await app.tokens.create(tenant.id, 'first-start', null);
+  await new AuditLog(app.database).append(app.database.db, adminEvent('admin.token.created', { actor: 'system', tenantId: tenant.id, details: { tokenId: token.id, name: token.name } }));
   return { secret };
 }

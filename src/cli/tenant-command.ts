@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { adminEvent } from '../audit/audit-events.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import { RolecallError } from '../domain/errors.ts';
 import { print, withStoreOptions, withTool } from './store-options.ts';
 
@@ -12,7 +14,8 @@ export function registerTenant(program: Command): void {
       withTool(options, async (app) => {
         if (await app.tenants.getTenantByName(name)) throw new RolecallError('reject', `Tenant "${name}" exists`);
         const created = await app.tenants.createTenant({ name });
-        const { secret } = await app.tokens.create(created.id, 'first', null);
+        const { secret, token } = await app.tokens.create(created.id, 'first', null);
+        await new AuditLog(app.database).append(app.database.db, adminEvent('admin.token.created', { actor: 'cli', tenantId: created.id, details: { tokenId: token.id, name: token.name } }));
         print(`tenant ${created.name} (${created.id}) created`);
         print(`secret (shown once): ${secret}`);
       }),

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { adminEvent } from '../audit/audit-events.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import { RolecallError } from '../domain/errors.ts';
 import { parseDuration } from './parse-duration.ts';
 import { print, withStoreOptions, withTool } from './store-options.ts';
@@ -17,6 +19,9 @@ export function registerToken(program: Command): void {
         if (!tenant) throw new RolecallError('reject', `No tenant named "${options.tenant}" (see: rolecall tenant list)`);
         const expiresAt = options.expiresIn ? new Date(Date.now() + parseDuration(options.expiresIn)) : null;
         const { secret, token: created } = await app.tokens.create(tenant.id, options.name!, expiresAt);
+        await new AuditLog(app.database).append(app.database.db, adminEvent('admin.token.created', {
+          actor: 'cli', tenantId: tenant.id, details: { tokenId: created.id, name: created.name, expiresAt: created.expiresAt },
+        }));
         print(`token id: ${created.id}`);
         print(`tenant:   ${tenant.name}`);
         print(`expires:  ${created.expiresAt ?? 'never'}`);
@@ -47,6 +52,7 @@ export function registerToken(program: Command): void {
       withTool(options, async (app) => {
         const revoked = await app.tenants.revokeToken(id);
         if (!revoked) throw new RolecallError('reject', `No token with id ${id}`);
+        await new AuditLog(app.database).append(app.database.db, adminEvent('admin.token.revoked', { actor: 'cli', tenantId: revoked.tenantId, details: { tokenId: id } }));
         print(`revoked ${id}`);
       }),
     );

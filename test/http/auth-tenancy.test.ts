@@ -337,6 +337,15 @@ describe('CLI tokens against a stopped server data dir', () => {
       return true;
     });
 
+    // Admin actions are audit events (issue 4): who created and revoked which token.
+    const adminEvents = (await cli('audit', 'query', '--type', 'admin.token.created,admin.token.revoked')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(adminEvents.map((e) => [e.type, e.payload.tokenId]).slice(-3), [
+      ['admin.token.created', keepId], ['admin.token.created', doomedId], ['admin.token.revoked', doomedId],
+    ]);
+    assert.equal(adminEvents.length, 4, 'the first-start token is recorded too');
+    assert.equal(JSON.stringify(adminEvents).includes('rcs_'), false, 'no secret in the audit trail');
+    assert.equal((await cli('audit', 'verify')).stdout.startsWith('audit chain OK'), true);
+
     const second = await startTestServer({ dataDir });
     try {
       assert.equal(second.token, '', 'no new first-start token on an existing store');
