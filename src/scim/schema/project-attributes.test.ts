@@ -51,6 +51,12 @@ describe('projectAttributes', () => {
     assert.deepEqual(project(['USERNAME', 'Active']), { schemas: [CORE, ENTERPRISE], id: 'U1', userName: 'alice', active: true });
   });
 
+  it('the default view drops password in any spelling and keeps unknown keys, like the full walk', () => {
+    const odd = { ...user, Password: 'x', PASSWORD: 'y', 'urn:example:unknown': { k: 1 } };
+    const { password: _p, ...expected } = user;
+    assert.deepEqual(projectAttributes(odd, USER_RESOURCE_TYPE), { ...expected, 'urn:example:unknown': { k: 1 } });
+  });
+
   it('never returns password even when asked', () => {
     assert.equal('password' in project(['password']), false);
   });

@@ -20,6 +20,31 @@ interface Selection {
 
 const keyOf = (schema: string, def: AttributeDef) => `${schema}|${def.name}`.toLowerCase();
 
+const DEFAULT_SHAPES = new WeakMap<ResourceTypeDef, string[] | null>();
+
+/**
+ * With no attributes/excludedAttributes the default set is every attribute but those returned
+ * "never" or "request" (RFC 7643 §7). When such attributes are all top-level core ones (User:
+ * password), the default view is the resource minus those keys: no walk of the whole resource on
+ * every list entry. null when the type has nested or extension ones (then the full walk runs).
+ */
+function defaultShape(type: ResourceTypeDef): string[] | null {
+  let shape = DEFAULT_SHAPES.get(type);
+  if (shape !== undefined) return shape;
+  const hidden = (def: AttributeDef) => def.returned === 'never' || def.returned === 'request';
+  const nestedHidden = (defs: AttributeDef[] | undefined): boolean => (defs ?? []).some((d) => hidden(d) || nestedHidden(d.subAttributes));
+  const simple = !type.schema.attributes.some((d) => nestedHidden(d.subAttributes)) && !type.extensions.some((e) => nestedHidden(e.schema.attributes));
+  shape = simple ? type.schema.attributes.filter(hidden).map((d) => d.name) : null;
+  DEFAULT_SHAPES.set(type, shape);
+  return shape;
+}
+
+/** Keys are matched case-insensitively, as attribute names are (RFC 7643 §2.1). */
+function withoutKeys(resource: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  const lower = new Set(names.map((n) => n.toLowerCase()));
+  return Object.fromEntries(Object.entries(resource).filter(([key]) => !lower.has(key.toLowerCase())));
+}
+
 /** Splits an `attributes`/`excludedAttributes` query parameter (RFC 7644 §3.4.2.5): comma separated. */
 export function parseAttributeList(param: string | undefined): string[] | undefined {
   const items = param?.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -133,6 +158,10 @@ export function projectAttributes(
   attributes?: string[],
   excludedAttributes?: string[],
 ): Record<string, unknown> {
+  if (!attributes?.length && !excludedAttributes?.length) {
+    const fast = defaultShape(type);
+    if (fast) return fast.length === 0 ? resource : withoutKeys(resource, fast);
+  }
   const include = attributes && attributes.length > 0 ? selection(type, attributes) : undefined;
   const exclude = excludedAttributes && excludedAttributes.length > 0 ? selection(type, excludedAttributes) : undefined;
   const core = type.schema;
