@@ -69,7 +69,7 @@ export function provisionStepEvent(input: {
       disposition: result.disposition,
       error: result.message === undefined ? undefined : redactStatement(result.message),
       jobId: input.jobId,
-      grantedBy: input.grantedBy,
+      ...(input.grantedBy === undefined ? {} : { grantedBy: input.grantedBy }),
     },
   };
 }
