@@ -1,4 +1,4 @@
-import type { Step, StepResult, Target } from '../provisioning/target.ts';
+import type { ActualAccount, Step, StepResult, Target } from '../provisioning/target.ts';
 
 /**
  * Runs a target's init() (marker and graveyard roles) before its first use, and again after a
@@ -23,7 +23,7 @@ export class InitOnUseTarget implements Target {
   }
 
   loginName(raw: string): string { return this.inner.loginName(raw); }
-  statements(step: Step): string[] { return this.inner.statements(step); }
+  statements(step: Step, actual?: ActualAccount): string[] { return this.inner.statements(step, actual); }
 
   async readAccount(login: string) { await this.init(); return this.inner.readAccount(login); }
   async listManaged() { await this.init(); return this.inner.listManaged(); }

@@ -1,5 +1,5 @@
 import { RolecallError } from '../domain/errors.ts';
-import type { Step, StepResult, Target } from './target.ts';
+import type { ActualAccount, Step, StepResult, Target } from './target.ts';
 
 /**
  * Steps still attempted after an earlier step failed: a failed revoke or drop must not leave a
@@ -29,8 +29,8 @@ export async function executePlan(target: Target, steps: Step[]): Promise<StepRe
 }
 
 /** The statements the plan would send, in order, for dry-run output. */
-export function planStatements(target: Target, steps: Step[]): string[] {
-  return steps.flatMap((step) => target.statements(step));
+export function planStatements(target: Target, steps: Step[], actual?: ActualAccount): string[] {
+  return steps.flatMap((step) => target.statements(step, actual));
 }
 
 /** Target.apply must not throw; if one does anyway, the throw becomes that step's failure instead of aborting the plan. */

@@ -10,7 +10,7 @@ import { JobRunner } from './job-runner.ts';
 import { mapLimit } from './map-limit.ts';
 import { planPrincipal, planStale, type PlanSources } from './plan-principal.ts';
 import { emitStep, stepEvent, type ProvisioningHooks } from './provisioning-events.ts';
-import type { DesiredAccount, Step, StepResult, Target } from './target.ts';
+import type { ActualAccount, DesiredAccount, Step, StepResult, Target } from './target.ts';
 
 /** One account's drift and the plan that repairs it. A plan is data: nothing here has run. */
 export interface AccountPlan {
@@ -148,7 +148,7 @@ export class Reconciler {
           if (!plan.desired) return undefined;
           const conflict = plan.conflict === undefined ? undefined : plan.actual?.exists ? 'unmanaged-conflict' : 'login-conflict';
           const findings = driftFindings(plan.steps, { stale: !plan.userExists, ...(conflict ? { conflict } : {}) });
-          return accountPlan({ ...base, userId, login: plan.desired.login, desiredState: plan.desired.state }, plan.steps, target, findings, plan.conflict);
+          return accountPlan({ ...base, userId, login: plan.desired.login, desiredState: plan.desired.state }, plan.steps, target, findings, plan.conflict, plan.actual);
         } catch (error) {
           // A user whose login cannot be rendered is that user's problem; anything else is the target's.
           if (error instanceof RolecallError && error.disposition === 'reject') {
@@ -172,7 +172,7 @@ export class Reconciler {
     const stale = (await target.listManaged()).filter((a) => !known.has(a.login));
     return stale.map((actual) => {
       const { desired, steps } = planStale(policy, policyTarget, actual);
-      return accountPlan({ ...base, login: actual.login, desiredState: desired.state }, steps, target, driftFindings(steps, { stale: true }));
+      return accountPlan({ ...base, login: actual.login, desiredState: desired.state }, steps, target, driftFindings(steps, { stale: true }), undefined, actual);
     });
   }
 
@@ -197,11 +197,12 @@ function accountPlan(
   target: Target,
   findings: DriftFinding[],
   message?: string,
+  actual?: ActualAccount,
 ): AccountPlan {
   return {
     ...identity,
     steps,
-    statements: planStatements(target, steps),
+    statements: planStatements(target, steps, actual),
     finding: findings[0] ?? 'in-sync',
     findings,
     ...(message === undefined ? {} : { message }),

@@ -28,6 +28,11 @@ export interface ActualAccount {
   roles: string[];
   /** Open sessions of the login. */
   sessions: number;
+  /**
+   * Where each role is granted, for targets that grant through an intermediate role (MySQL and
+   * MariaDB: a per-user role), so that a dry-run names the exact REVOKE that will run.
+   */
+  grantedVia?: { direct: string[]; perUserRole: string[] };
 }
 
 export type Step =
@@ -73,8 +78,8 @@ export interface Target {
   listManaged(): Promise<ActualAccount[]>;
   /** Roles that exist on the target, of those asked for. */
   existingRoles(roles: string[]): Promise<string[]>;
-  /** The exact statements `apply(step)` would send, for dry-run plans. */
-  statements(step: Step): string[];
+  /** The exact statements `apply(step)` would send to an account in state `actual`, for dry-run plans. */
+  statements(step: Step, actual?: ActualAccount): string[];
   /** Applies one step; never throws: failures come back as a failed StepResult. */
   apply(step: Step): Promise<StepResult>;
   /** Privileges the provisioning account lacks for what this target must do; empty when complete. */

@@ -99,8 +99,12 @@ export function toActualAccount(login: string, grants: LoginGrants, marker: stri
   const perUser = perUserRole(login);
   if (!grants.exists) return { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 };
   const active = grants.perUserRoleIsDefault && grants.direct.includes(perUser) ? grants.viaPerUser : [];
-  const roles = [...new Set([...active, ...grants.direct])].filter((r) => r !== marker && r !== perUser).sort();
-  return { login, exists: true, managed: grants.viaPerUser.includes(marker), canLogin: !grants.locked, roles, sessions };
+  const mapped = (list: string[]) => list.filter((r) => r !== marker && r !== perUser).sort();
+  const roles = mapped([...new Set([...active, ...grants.direct])]);
+  return {
+    login, exists: true, managed: grants.viaPerUser.includes(marker), canLogin: !grants.locked, roles, sessions,
+    grantedVia: { direct: mapped(grants.direct), perUserRole: mapped(grants.viaPerUser) },
+  };
 }
 
 export interface GrantedPrivileges {

@@ -126,12 +126,12 @@ export class MysqlTarget implements Target {
     return readExistingRoles(this.#db, this.kind, roles);
   }
 
-  statements(step: Step): string[] {
-    return this.#plan(step).map(renderStatement);
+  statements(step: Step, actual?: ActualAccount): string[] {
+    return this.#plan(step, actual).map(renderStatement);
   }
 
   /** Statements of each step in its usual case; revoke and drop adapt to where a grant actually sits. */
-  #plan(step: Step): SqlStatement[] {
+  #plan(step: Step, actual?: ActualAccount): SqlStatement[] {
     const s = this.#sql;
     switch (step.op) {
       case 'ensureRole':
@@ -140,8 +140,16 @@ export class MysqlTarget implements Target {
         return this.#createStatements(step.login);
       case 'grant':
         return [s.grantToRole(step.role, perUserRole(step.login)), s.setDefaultRole(step.login)];
-      case 'revoke':
-        return [s.revokeFromRole(step.role, perUserRole(step.login)), s.setDefaultRole(step.login)];
+      case 'revoke': {
+        // Where the grant sits decides the REVOKE, as in #revoke; without a read state, the usual place.
+        const via = actual?.grantedVia;
+        if (!via) return [s.revokeFromRole(step.role, perUserRole(step.login)), s.setDefaultRole(step.login)];
+        const revokes = [
+          ...(via.perUserRole.includes(step.role) ? [s.revokeFromRole(step.role, perUserRole(step.login))] : []),
+          ...(via.direct.includes(step.role) ? [s.revokeFromUser(step.role, step.login)] : []),
+        ];
+        return revokes.length === 0 ? [] : [...revokes, s.setDefaultRole(step.login)];
+      }
       case 'lock':
         return [s.setLocked(step.login, true)];
       case 'unlock':
