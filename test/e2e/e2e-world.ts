@@ -492,8 +492,11 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `rolecall serve --port 0` as a child process; resolves once it printed its URL (and first-start token). */
-export function spawnServer(world: World, extraEnv: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ServerProcess> {
+/**
+ * `rolecall serve --port 0` as a child process; resolves once it printed its URL and, when
+ * `firstStart`, the default tenant's token (stdout arrives in chunks: wait for the whole line).
+ */
+export function spawnServer(world: World, firstStart: boolean, extraEnv: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ServerProcess> {
   const child = world.track(
     spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', world.dataDir, '--policy', world.policyFile, '--log-level', 'silent', '--admin-token', world.adminToken], {
       cwd: ROOT,
@@ -513,7 +516,8 @@ export function spawnServer(world: World, extraEnv: NodeJS.ProcessEnv = {}, time
       const once = lines.findIndex((l) => l.includes('shown ONCE'));
       const providesProvisioning = out.includes('Provisioning');
       if (!providesProvisioning) return;
-      if (out.includes('First start') && (once < 0 || lines[once + 1] === undefined || lines[once + 1]!.trim() === '')) return;
+      // The token line is complete once a newline follows it.
+      if (firstStart && (once < 0 || lines[once + 2] === undefined || lines[once + 1]!.trim() === '')) return;
       clearTimeout(timer);
       resolvePromise({
         child,
