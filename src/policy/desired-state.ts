@@ -60,7 +60,7 @@ function mappedRoles(policy: Policy, targetName: string, groups: DirectoryGroup[
 }
 
 /** Exact, case-sensitive match: a looser match could grant access to a look-alike group. */
-function selects(selector: GroupSelector, group: DirectoryGroup): boolean {
+export function selects(selector: GroupSelector, group: DirectoryGroup): boolean {
   switch (selector.by) {
     case 'displayName':
       return group.displayName === selector.value;
