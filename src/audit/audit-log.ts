@@ -101,9 +101,9 @@ const CSV_COLUMNS = ['seq', 'at', 'type', 'tenant_id', 'request_id', 'actor', 'u
 
 type Row = Record<(typeof CSV_COLUMNS)[number], unknown>;
 
-function toEvent(row: Row): AuditEvent {
+/** The stored columns an event's hash covers besides seq, payload and prev_hash. */
+function subjectOf(row: Row) {
   return {
-    seq: Number(row.seq),
     at: row.at as string,
     type: row.type as AuditEventType,
     tenantId: row.tenant_id as string | null,
@@ -112,6 +112,13 @@ function toEvent(row: Row): AuditEvent {
     userId: row.user_id as string | null,
     groupId: row.group_id as string | null,
     target: row.target as string | null,
+  };
+}
+
+function toEvent(row: Row): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    ...subjectOf(row),
     payload: JSON.parse(row.payload as string) as Record<string, unknown>,
     prevHash: row.prev_hash as string,
     hash: row.hash as string,
@@ -353,19 +360,7 @@ export class AuditLog {
         if (row.prev_hash !== prevHash) {
           return bad(seq, `prev_hash does not match the hash of ${lastSeq === (checkpoint?.seq ?? 0) ? (checkpoint ? 'the checkpoint' : 'genesis') : `event ${lastSeq}`}`);
         }
-        const hash = eventHash({
-          seq,
-          at: row.at as string,
-          type: row.type as string,
-          tenantId: row.tenant_id as string | null,
-          requestId: row.request_id as string | null,
-          actor: row.actor as string,
-          userId: row.user_id as string | null,
-          groupId: row.group_id as string | null,
-          target: row.target as string | null,
-          payload: row.payload as string,
-          prevHash,
-        });
+        const hash = eventHash({ ...subjectOf(row as Row), seq, payload: row.payload as string, prevHash });
         if (hash !== row.hash) return bad(seq, 'hash does not match the event contents (edited)');
         if (!attested && row.type === 'audit.pruned') {
           const p = JSON.parse(row.payload as string) as { checkpointSeq?: unknown; checkpointHash?: unknown };
