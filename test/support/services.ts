@@ -66,8 +66,18 @@ export async function scratchPostgresDatabase(prefix: string): Promise<{ url: st
     drop: async () => {
       const c = new pg.Client({ connectionString: POSTGRES_URL });
       await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
+      try {
+        // Pools closing just before this may still be leaving: wait for them (bounded) rather than
+        // terminating them, which makes their clients emit errors into whatever test runs next.
+        for (let attempt = 0; attempt < 30; attempt++) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0]?.n === 0) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
     },
   };
 }
