@@ -192,11 +192,15 @@ export class MysqlTarget implements Target {
           for (const statement of this.#createStatements(step.login)) await send(statement);
           return { outcome: 'applied', ...(grants.exists ? { message: 'login already existed' } : {}) };
         }
-        case 'grant':
+        case 'grant': {
           this.#refuseInternalRole(step.role);
-          await this.#requireManaged(step.login);
+          const grants = await this.#requireManaged(step.login);
+          // A create cut short between CREATE USER and GRANT of the per-user role (a crash) leaves a
+          // managed login without it; SET DEFAULT ROLE would then fail (1959) on every retry.
+          if (!grants.direct.includes(perUserRole(step.login))) await send(s.grantToUser(perUserRole(step.login), step.login));
           for (const statement of this.#plan(step)) await send(statement);
           return { outcome: 'applied' };
+        }
         case 'revoke':
           return this.#revoke(step.login, step.role, send);
         case 'lock':
