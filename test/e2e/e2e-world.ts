@@ -227,9 +227,13 @@ export class World {
   async mariaAccounts(): Promise<Map<string, { locked: boolean; roles: string[] }>> {
     return mariaAdmin(async (c) => {
       const [users] = (await c.query(
-        "SELECT User AS name, JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE Host = '%' AND LOCATE(?, User) = 1",
+        "SELECT User AS name, JSON_VALUE(Priv, '$.account_locked') AS locked, JSON_VALUE(Priv, '$.default_role') AS defaultRole FROM mysql.global_priv WHERE Host = '%' AND LOCATE(?, User) = 1",
         [this.token],
-      )) as unknown as [{ name: string; locked: string | null }[]];
+      )) as unknown as [{ name: string; locked: string | null; defaultRole: string | null }[]];
+      const [held] = (await c.query(
+        "SELECT User AS name, Role AS role FROM mysql.roles_mapping WHERE Admin_option = 'N' AND Host = '%' AND LOCATE(?, User) = 1",
+        [this.token],
+      )) as unknown as [{ name: string; role: string }[]];
       const [mapped] = (await c.query(
         "SELECT User AS grantee, Role AS role FROM mysql.roles_mapping WHERE Admin_option = 'N' AND Host = '' AND LOCATE(?, User) = 1 ORDER BY Role",
         [`${PER_USER_ROLE_PREFIX}${this.token}`],
@@ -238,7 +242,10 @@ export class World {
       for (const u of users) {
         const own = mapped.filter((m) => m.grantee === perUserRole(u.name));
         if (!own.some((m) => m.role === this.marker)) continue; // not managed (e.g. the provisioner)
-        const roles = own.filter((m) => m.role !== this.marker).map((m) => m.role);
+        // A session gets the mapped roles only through the per-user role, held by the login as its default role.
+        const usable = u.defaultRole === perUserRole(u.name) && held.some((h) => h.name === u.name && h.role === perUserRole(u.name));
+        const mappedRoles = own.filter((m) => m.role !== this.marker).map((m) => m.role);
+        const roles = usable || mappedRoles.length === 0 ? mappedRoles : [`(not usable: the login lacks its per-user role as default: ${mappedRoles.join(', ')})`];
         result.set(u.name, { locked: u.locked === '1' || u.locked === 'true', roles });
       }
       return result;
