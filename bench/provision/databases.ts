@@ -63,29 +63,40 @@ export async function createProvisioners(): Promise<Provisioners> {
   const pgLogin = `${token}_prov`;
   const mariaLogin = `${token}_prov`;
   const mariaPassword = randomBytes(12).toString('hex');
-  const pgc = await pgAdmin();
   let pgMarkerExisted = false;
   let pgGraveyardExisted = false;
-  try {
-    const existing = (await pgc.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [[MARKER, GRAVEYARD]])).rows.map((r) => r.rolname);
-    pgMarkerExisted = existing.includes(MARKER);
-    pgGraveyardExisted = existing.includes(GRAVEYARD);
-    await pgc.query(`CREATE ROLE ${quoteIdent(pgLogin)} LOGIN CREATEROLE`);
-    await pgc.query(`GRANT pg_signal_backend TO ${quoteIdent(pgLogin)}`);
-  } finally {
-    await pgc.end();
-  }
-  const mc = await mariaAdmin();
   let mariaMarkerExisted = false;
   try {
-    const [rows] = await mc.query("SELECT 1 FROM mysql.global_priv WHERE User = ? AND Host = ''", [MARKER]);
-    mariaMarkerExisted = (rows as unknown[]).length > 0;
-    await mc.query(`CREATE USER ${mysql.escape(mariaLogin)}@'%' IDENTIFIED BY ${mysql.escape(mariaPassword)}`);
-    await mc.query(`GRANT CREATE USER, CONNECTION ADMIN, PROCESS ON *.* TO ${mysql.escape(mariaLogin)}@'%'`);
-    await mc.query(`GRANT SELECT, UPDATE ON mysql.* TO ${mysql.escape(mariaLogin)}@'%'`);
-    if (mariaMarkerExisted) await mc.query(`GRANT ${quoteIdentifier(MARKER)} TO ${mysql.escape(mariaLogin)}@'%' WITH ADMIN OPTION`);
-  } finally {
-    await mc.end();
+    const pgc = await pgAdmin();
+    try {
+      const existing = (await pgc.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [[MARKER, GRAVEYARD]])).rows.map((r) => r.rolname);
+      pgMarkerExisted = existing.includes(MARKER);
+      pgGraveyardExisted = existing.includes(GRAVEYARD);
+      await pgc.query(`CREATE ROLE ${quoteIdent(pgLogin)} LOGIN CREATEROLE`);
+      await pgc.query(`GRANT pg_signal_backend TO ${quoteIdent(pgLogin)}`);
+    } finally {
+      await pgc.end();
+    }
+    const mc = await mariaAdmin();
+    try {
+      const [rows] = await mc.query("SELECT 1 FROM mysql.global_priv WHERE User = ? AND Host = ''", [MARKER]);
+      mariaMarkerExisted = (rows as unknown[]).length > 0;
+      await mc.query(`CREATE USER ${mysql.escape(mariaLogin)}@'%' IDENTIFIED BY ${mysql.escape(mariaPassword)}`);
+      await mc.query(`GRANT CREATE USER, CONNECTION ADMIN, PROCESS ON *.* TO ${mysql.escape(mariaLogin)}@'%'`);
+      await mc.query(`GRANT SELECT, UPDATE ON mysql.* TO ${mysql.escape(mariaLogin)}@'%'`);
+      if (mariaMarkerExisted) {
+        // root holds no ADMIN OPTION on a role another account created (GRANT ... WITH ADMIN OPTION
+        // is refused, 1698), so the provisioner gets the admin row its creator would have had.
+        await mc.query("INSERT INTO mysql.roles_mapping (Host, User, Role, Admin_option) VALUES ('%', ?, ?, 'Y')", [mariaLogin, MARKER]);
+        await mc.query('FLUSH PRIVILEGES');
+      }
+    } finally {
+      await mc.end();
+    }
+  } catch (error) {
+    await dropPostgresRoles(token).catch(() => 0);
+    await dropMariadbAccounts(token).catch(() => 0);
+    throw error;
   }
   const maria = new URL(MARIADB_URL);
   maria.username = mariaLogin;
