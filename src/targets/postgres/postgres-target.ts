@@ -61,6 +61,8 @@ export class PostgresTarget implements Target {
   readonly graveyardRole: string;
   readonly #url: string;
   readonly #pool: pg.Pool;
+  /** Roles seen to exist; roles are rarely dropped, and a grant that finds one gone evicts it. */
+  readonly #knownRoles = new Set<string>();
   readonly #db: PgQueryable;
 
   constructor(name: string, options: PostgresTargetOptions) {
@@ -142,8 +144,17 @@ export class PostgresTarget implements Target {
         await this.#send(db, statement);
       };
       switch (step.op) {
-        case 'ensureRole':
-          return this.#createIgnoringDuplicate(send, postgresSql.createGroupRole(step.role), async () => ({ outcome: 'applied', message: 'role already existed' }));
+        case 'ensureRole': {
+          // A failed query costs a connection (the pool drops a client after an error), so look
+          // before creating: most roles exist after the first user that needs them.
+          if (this.#knownRoles.has(step.role) || (await readExistingRoles(this.#db, [step.role])).length > 0) {
+            this.#knownRoles.add(step.role);
+            return { outcome: 'applied', message: 'role already existed' };
+          }
+          const created = await this.#createIgnoringDuplicate(send, postgresSql.createGroupRole(step.role), async () => ({ outcome: 'applied', message: 'role already existed' }));
+          this.#knownRoles.add(step.role);
+          return created;
+        }
         case 'createLogin':
           return this.#createIgnoringDuplicate(send, postgresSql.createLogin(step.login, this.markerRole), async () => {
             const account = await this.readAccount(step.login);
@@ -153,7 +164,13 @@ export class PostgresTarget implements Target {
         case 'grant':
           this.#refuseInternalRole(step.role);
           await this.#requireManaged(step.login);
-          await send(postgresSql.grant(step.role, step.login));
+          try {
+            await send(postgresSql.grant(step.role, step.login));
+          } catch (error) {
+            // 42704: the role was dropped behind Rolecall's back; the next ensureRole must look again.
+            if (pgCode(error) === '42704') this.#knownRoles.delete(step.role);
+            throw error;
+          }
           return { outcome: 'applied' };
         case 'revoke': {
           this.#refuseInternalRole(step.role);
