@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuditBuffer } from '../audit/audit-buffer.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { grantingGroups } from '../access/granting-groups.ts';
 import { provisionStepEvent, reconcileFindingEvent } from '../audit/audit-events.ts';
@@ -51,7 +52,12 @@ export interface RuntimeOptions {
   policyFile: string;
   holder: PolicyHolder;
   logger: Logger;
-  audit?: AuditLog;
+  /**
+   * Where provisioning steps and reconcile findings are recorded. Group-committed: they record
+   * changes on the targets, which no store transaction covers, and one transaction per step
+   * would make the embedded store's single writer the bottleneck of every job.
+   */
+  events?: AuditBuffer;
   reconcileIntervalSeconds: number;
   /** Start workers and the schedule (a server); a CLI plan/reconcile leaves them off. */
   background: boolean;
@@ -70,8 +76,6 @@ export class ProvisioningRuntime {
   private readonly scheduler: ReconcileScheduler | undefined;
   private targets = new Map<string, { signature: string; target: Target }>();
   private metrics: Metrics | undefined;
-  /** Audit appends of reconcile findings still in flight: stop() waits for them (a CLI closes the store right after). */
-  private readonly pendingAudit = new Set<Promise<unknown>>();
 
   private constructor(private readonly options: RuntimeOptions) {
     const { database, holder } = options;
@@ -159,7 +163,7 @@ export class ProvisioningRuntime {
   async stop(): Promise<void> {
     await this.scheduler?.stop();
     await this.workers?.stop();
-    await Promise.allSettled([...this.pendingAudit]);
+    await this.options.events?.flush();
     await Promise.all([...this.targets.values()].map((t) => t.target.close().catch(() => undefined)));
     this.targets.clear();
   }
@@ -184,16 +188,16 @@ export class ProvisioningRuntime {
   }
 
   private hooks(): ProvisioningHooks {
-    const { audit, database, logger } = this.options;
+    const { events, logger } = this.options;
     const metrics = () => this.metrics;
     return {
       onStepResult: async (event) => {
         metrics()?.steps.inc({ target: event.target, op: event.step.op, outcome: event.outcome });
-        if (audit) {
+        if (events) {
           const grantedBy = event.step.op === 'grant' && event.userId
             ? grantingGroups(this.options.holder.current, event.target, event.step.role, await this.view.groupsOfUser(event.tenantId, event.userId))
             : undefined;
-          await audit.append(database.db, provisionStepEvent({
+          events.add(provisionStepEvent({
             ...(grantedBy ? { grantedBy } : {}),
             tenantId: event.tenantId, target: event.target, userId: event.userId ?? '', login: event.login,
             result: { step: event.step, outcome: event.outcome, statements: event.statements, durationMs: event.durationMs, ...(event.disposition ? { disposition: event.disposition } : {}), ...(event.message ? { message: event.message } : {}) },
@@ -213,21 +217,17 @@ export class ProvisioningRuntime {
   }
 
   private recordFindings(report: ReconcileReport): void {
-    const { audit, database, logger } = this.options;
+    const { events } = this.options;
     const metrics = this.metrics;
     const repaired = new Set(report.applied.filter((a) => a.state === 'done' || a.state === 'applied').map((a) => a.plan));
     for (const plan of report.plans) {
       if (plan.finding === 'in-sync') continue;
       metrics?.driftFound.inc({ target: plan.target, finding: plan.finding });
       if (repaired.has(plan)) metrics?.driftRepaired.inc({ target: plan.target, finding: plan.finding });
-      if (audit) {
-        const appended = audit.append(database.db, reconcileFindingEvent({
-          tenantId: plan.tenantId, target: plan.target, finding: plan.finding, userId: plan.userId ?? null, login: plan.login,
-          detail: { findings: plan.findings, statements: plan.statements, ...(plan.message ? { message: plan.message } : {}) },
-        })).catch((error: unknown) => logger.error({ err: error }, 'audit of a reconcile finding failed'));
-        this.pendingAudit.add(appended);
-        void appended.finally(() => this.pendingAudit.delete(appended));
-      }
+      events?.add(reconcileFindingEvent({
+        tenantId: plan.tenantId, target: plan.target, finding: plan.finding, userId: plan.userId ?? null, login: plan.login,
+        detail: { findings: plan.findings, statements: plan.statements, ...(plan.message ? { message: plan.message } : {}) },
+      }));
     }
   }
 }

@@ -60,21 +60,23 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     },
   });
   const first = await ensureDefaultTenant(app);
+  // SCIM request lines, provisioning steps and reconcile findings are group-committed (AuditBuffer);
+  // a directory change's event commits inside the change's own transaction (AuditSink).
+  const events = audit
+    ? new AuditBuffer(audit, app.database.db, { onError: (error, lost) => logger.error({ err: error, lost }, 'audit write failed') })
+    : undefined;
   let provisioning: ProvisioningRuntime | undefined;
   try {
     if (config.policy) {
       provisioning = await ProvisioningRuntime.start({
         database: app.database, tenants: app.tenants, policyFile: config.policy, holder, logger,
-        ...(audit ? { audit } : {}), reconcileIntervalSeconds: config.reconcileInterval, background: true,
+        ...(events ? { events } : {}), reconcileIntervalSeconds: config.reconcileInterval, background: true,
       });
     }
   } catch (error) {
     await app.close();
     throw error;
   }
-  const requestLog = audit
-    ? new AuditBuffer(audit, app.database.db, { onError: (error, lost) => logger.error({ err: error, lost }, 'audit of SCIM requests failed') })
-    : undefined;
   const metrics = new Metrics(provisioning ? () => provisioning!.queue.countsByTarget() : undefined);
   provisioning?.attachMetrics(metrics);
 
@@ -82,9 +84,9 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     metrics.observeRequest(e.method, e.path, e.status, e.durationMs);
     if (provisioning && WRITES.has(e.method) && e.status < 400) provisioning.notify();
     logger.info({ requestId: e.requestId, tenantId: e.tenantId, tokenId: e.tokenId, method: e.method, path: e.path, status: e.status, ms: Math.round(e.durationMs * 10) / 10 }, 'scim request');
-    if (requestLog) {
+    if (events) {
       const context = { requestId: e.requestId, tenantId: e.tenantId ?? '', tokenId: e.tokenId, clientAddress: e.clientAddress, method: e.method, path: e.path };
-      requestLog.add(scimRequestEvent(context, {
+      events.add(scimRequestEvent(context, {
         status: e.status, durationMs: Math.round(e.durationMs * 10) / 10,
         ...(e.resourceId ? { resourceIds: [e.resourceId] } : {}),
         ...(e.body === undefined ? {} : { body: e.body }),
@@ -149,7 +151,7 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await provisioning?.stop();
-      await requestLog?.flush();
+      await events?.flush();
       await app.close();
     },
   };

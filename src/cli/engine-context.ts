@@ -1,3 +1,4 @@
+import { AuditBuffer } from '../audit/audit-buffer.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import type { ServerConfig } from '../app/config.ts';
 import { adminOperations } from '../app/admin-operations.ts';
@@ -28,12 +29,14 @@ export async function withEngine<T>(options: Record<string, unknown>, needPolicy
   if (needPolicy && !config.policy) throw new RolecallError('reject', 'this command needs the access policy: --policy FILE (or ROLECALL_POLICY)');
   const app = await openRolecall(config, { exclusive: false });
   const audit = new AuditLog(app.database);
+  const logger = createLogger('warn');
   let provisioning: ProvisioningRuntime | undefined;
   try {
     if (config.policy) {
       provisioning = await ProvisioningRuntime.start({
         database: app.database, tenants: app.tenants, policyFile: config.policy, holder: new PolicyHolder(),
-        logger: createLogger('warn'), audit, reconcileIntervalSeconds: 0, background: false,
+        logger, events: new AuditBuffer(audit, app.database.db, { onError: (error, lost) => logger.error({ err: error, lost }, 'audit write failed') }),
+        reconcileIntervalSeconds: 0, background: false,
       });
     }
     const ops = adminOperations({ app, audit, provisioning, reload: async () => provisioning?.reload() });
