@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { AuditEventInput, AuditLog } from './audit-log.ts';
 
 export interface AuditBufferOptions {
-  /** Longest an event waits before it is written. Default 20 ms. */
+  /** Longest an event waits before it is written. Default 100 ms: each flush is a write transaction, which on the embedded store holds its one connection. */
   maxDelayMs?: number;
   /** Events written per transaction at most. Default 500. */
   maxBatch?: number;
@@ -13,7 +13,7 @@ export interface AuditBufferOptions {
  * Group commit for events that record no change of their own (SCIM request log lines, including
  * reads): many requests share one transaction and one head lock instead of paying one each.
  * Changes are NOT buffered: their events commit inside the change's own transaction (AuditSink).
- * What a crash can lose is at most `maxDelayMs` of request log lines, never a change's record.
+ * What a crash can lose is at most `maxDelayMs` of these lines, never a change's record.
  */
 export class AuditBuffer {
   private pending: AuditEventInput[] = [];
@@ -23,7 +23,7 @@ export class AuditBuffer {
   private readonly maxBatch: number;
 
   constructor(private readonly log: AuditLog, private readonly db: Kysely<any>, private readonly options: AuditBufferOptions) {
-    this.maxDelayMs = options.maxDelayMs ?? 20;
+    this.maxDelayMs = options.maxDelayMs ?? 100;
     this.maxBatch = options.maxBatch ?? 500;
   }
 

@@ -53,7 +53,9 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
       const principal = await options.tokens.authenticate(c.req.header('authorization'));
       tenantId = principal.tenantId;
       tokenId = principal.tokenId;
-      body = await readJsonBody(c.req.raw, options.maxBodyBytes);
+      // Building the Web Request object is costly in the Node adapter: only requests that carry a body need it.
+      const method = c.req.method.toUpperCase();
+      body = method === 'GET' || method === 'DELETE' || method === 'HEAD' ? undefined : await readJsonBody(c.req.raw, options.maxBodyBytes);
       response = await options.dispatcher.handle({
         method: c.req.method.toUpperCase(),
         path,
