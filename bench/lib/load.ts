@@ -19,6 +19,9 @@ export interface LoadResult {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
+/** A request still unanswered after this long counts as failed (status 0), so no loop waits without bound. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
 function send(base: URL, headers: Record<string, string>, req: Req): Promise<number> {
   return new Promise((resolve, reject) => {
     const r = http.request(
@@ -30,6 +33,7 @@ function send(base: URL, headers: Record<string, string>, req: Req): Promise<num
       },
     );
     r.on('error', reject);
+    r.setTimeout(REQUEST_TIMEOUT_MS, () => r.destroy(new Error('timeout')));
     if (req.body) r.write(req.body);
     r.end();
   });
@@ -64,7 +68,7 @@ export async function closedLoop(baseUrl: string, headers: Record<string, string
   return summarise(latencies, errors, (performance.now() - started) / 1000, statuses);
 }
 
-/** Open loop at a fixed rate (latency under a given load, not throughput); bounded by count. */
+/** Open loop at a fixed rate (latency under a given load, not throughput); bounded by count and time. */
 export async function fixedRate(baseUrl: string, headers: Record<string, string>, next: (i: number) => Req, opts: { rps: number; seconds: number; ok: (status: number) => boolean }): Promise<LoadResult> {
   const base = new URL(baseUrl);
   const total = Math.round(opts.rps * opts.seconds);
@@ -73,8 +77,11 @@ export async function fixedRate(baseUrl: string, headers: Record<string, string>
   let errors = 0;
   const started = performance.now();
   const inflight: Promise<void>[] = [];
+  const stopIssuing = started + (opts.seconds + 2) * 1000;
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / opts.rps;
+    // A server far behind the schedule gets no more requests: the rest count as not sent, not as latency.
+    if (performance.now() > stopIssuing) break;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const req = next(i);
