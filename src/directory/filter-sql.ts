@@ -1,6 +1,7 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import { badRequest, ScimError } from '../domain/errors.ts';
 import type { CompareOp, Filter, FilterValue } from '../scim/filter/ast.ts';
+import { compareValue } from '../scim/filter/compare-value.ts';
 import { parseAttrPath } from '../scim/filter/parse-attr-path.ts';
 import {
   checkFilter,
@@ -240,7 +241,8 @@ class SqlCompiler {
   }
 
   private compareOperand(operand: Operand, leaf: AttributeDef, op: CompareOp, value: Exclude<FilterValue, null>): Sql {
-    if (operand.at === 'constant') return compareConstant(operand.value, leaf, op, String(value)) ? TRUE : FALSE;
+    // A constant attribute (the same for every row) is compared here, as the in-memory evaluator does.
+    if (operand.at === 'constant') return compareValue(leaf, op, operand.value, String(value)) ? TRUE : FALSE;
     if (leaf.type === 'boolean') {
       // checkFilter allows only eq (ne arrives here as eq) on booleans.
       if (operand.at === 'json') return this.d.jsonIsBoolean(operand.target, value as boolean);
@@ -338,30 +340,6 @@ function normaliseInstant(value: string): string {
   return Number.isNaN(time) ? value : new Date(time).toISOString();
 }
 
-function compareConstant(actual: string, leaf: AttributeDef, op: CompareOp, expected: string): boolean {
-  const a = leaf.caseExact ? actual : actual.toLowerCase();
-  const b = leaf.caseExact ? expected : expected.toLowerCase();
-  switch (op) {
-    case 'eq':
-      return a === b;
-    case 'ne':
-      return a !== b;
-    case 'co':
-      return a.includes(b);
-    case 'sw':
-      return a.startsWith(b);
-    case 'ew':
-      return a.endsWith(b);
-    case 'gt':
-      return a > b;
-    case 'ge':
-      return a >= b;
-    case 'lt':
-      return a < b;
-    case 'le':
-      return a <= b;
-  }
-}
 
 /** WHERE condition for `filter` on the table aliased `r`; throws 400 invalidFilter first if it does not fit `type`. */
 export function compileFilter(filter: Filter, type: ResourceTypeDef, kind: ResourceKind, d: DialectSql): RawBuilder<SqlBool> {
