@@ -7,6 +7,7 @@ import { timeToRevoke } from '../audit/time-to-revoke.ts';
 import { RolecallError } from '../domain/errors.ts';
 import type { AdminOperations } from '../http/admin-routes.ts';
 import type { JobState } from '../provisioning/job.ts';
+import { JobQueue } from '../provisioning/job-queue.ts';
 import type { Rolecall } from './open-rolecall.ts';
 import type { ProvisioningRuntime } from './provisioning-runtime.ts';
 
@@ -30,13 +31,16 @@ export function adminOperations(sources: AdminSources): AdminOperations {
     if (!sources.audit) throw new RolecallError('reject', 'auditing is off (ROLECALL_AUDIT=false)');
     return sources.audit;
   };
+  // Jobs live in the store: listing and retrying them needs no policy, only the queue.
+  const queue = sources.provisioning?.queue ?? new JobQueue(app.database);
+  const wake = () => sources.provisioning?.notify();
   const record = async (type: Parameters<typeof adminEvent>[0], actor: string, details: Record<string, unknown>) => {
     if (sources.audit) await sources.audit.append(app.database.db, adminEvent(type, { actor, details }));
   };
   return {
     listJobs: async (q) => {
       if (q.state !== undefined && !JOB_STATES.has(q.state)) throw new RolecallError('reject', `state must be one of ${[...JOB_STATES].join(', ')}`);
-      return provisioning().queue.listJobs({
+      return queue.listJobs({
         ...(q.state ? { state: q.state as JobState } : {}),
         ...(q.failed ? { failedOnly: true } : {}),
         ...(q.target ? { target: q.target } : {}),
@@ -45,17 +49,17 @@ export function adminOperations(sources: AdminSources): AdminOperations {
       });
     },
     retryJob: async (id, actor) => {
-      const ok = await provisioning().queue.retry(id);
+      const ok = await queue.retry(id);
       if (ok) {
         await record('admin.job.retried', actor, { jobId: id });
-        provisioning().notify();
+        wake();
       }
       return ok;
     },
     retryAllJobs: async (actor) => {
-      const count = await provisioning().queue.retryAll();
+      const count = await queue.retryAll();
       await record('admin.job.retried', actor, { all: true, count });
-      provisioning().notify();
+      wake();
       return count;
     },
     reloadPolicy: () => sources.reload(),

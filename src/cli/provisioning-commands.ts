@@ -3,7 +3,7 @@ import { loadPolicy } from '../policy/load-policy.ts';
 import { redactUrl } from '../policy/redact-url.ts';
 import { createTarget } from '../app/create-target.ts';
 import { RolecallError } from '../domain/errors.ts';
-import { JobQueue } from '../provisioning/job-queue.ts';
+import type { Job } from '../provisioning/job.ts';
 import type { AccountPlan } from '../provisioning/reconciler.ts';
 import { withEngine } from './engine-context.ts';
 import { print, withStoreOptions } from './store-options.ts';
@@ -48,13 +48,12 @@ export function registerProvisioning(program: Command): void {
     .option('--state <state>', 'queued | running | done | dead')
     .option('--target <name>', 'only this target')
     .action((options: Record<string, string | boolean>) =>
-      withEngine(options, false, async ({ app }) => {
-        const queue = new JobQueue(app.database);
-        const list = await queue.listJobs({
-          ...(options.failed ? { failedOnly: true } : {}),
-          ...(typeof options.state === 'string' ? { state: options.state as 'queued' } : {}),
+      withEngine(options, false, async ({ ops }) => {
+        const list = (await ops.listJobs({
+          ...(options.failed ? { failed: true } : {}),
+          ...(typeof options.state === 'string' ? { state: options.state } : {}),
           ...(typeof options.target === 'string' ? { target: options.target } : {}),
-        });
+        })) as Job[];
         print(['ID', 'STATE', 'TARGET', 'TENANT', 'USER', 'ATTEMPTS', 'RUN AFTER', 'LAST ERROR'].join('\t'));
         for (const j of list) print([j.id, j.state, j.target, j.tenantId, j.userId, j.attempts, j.runAfter, j.lastError ?? ''].join('\t'));
       }),
@@ -64,16 +63,10 @@ export function registerProvisioning(program: Command): void {
     .argument('[id]', 'job id')
     .option('--all', 'every dead-lettered job')
     .action((id: string | undefined, options: Record<string, string | boolean>) =>
-      withEngine(options, false, async ({ app, audit }) => {
-        const queue = new JobQueue(app.database);
-        if (options.all) {
-          const count = await queue.retryAll();
-          await audit.append(app.database.db, { type: 'admin.job.retried', actor: 'cli', payload: { all: true, count } });
-          return print(`requeued ${count} job(s)`);
-        }
+      withEngine(options, false, async ({ ops }) => {
+        if (options.all) return print(`requeued ${await ops.retryAllJobs('cli')} job(s)`);
         if (!id || !/^\d+$/.test(id)) throw new RolecallError('reject', 'give a job id or --all');
-        if (!(await queue.retry(Number(id)))) throw new RolecallError('reject', `job ${id} is not dead-lettered or does not exist`);
-        await audit.append(app.database.db, { type: 'admin.job.retried', actor: 'cli', payload: { jobId: Number(id) } });
+        if (!(await ops.retryJob(Number(id), 'cli'))) throw new RolecallError('reject', `job ${id} is not dead-lettered or does not exist`);
         print(`requeued job ${id}`);
       }),
     );
