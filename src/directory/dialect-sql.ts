@@ -44,6 +44,11 @@ export interface DialectSql {
     where: (element: JsonTarget) => RawBuilder<SqlBool>,
     select: (element: JsonTarget) => RawBuilder<unknown>,
   ): RawBuilder<unknown>;
+  /**
+   * Aggregate: a JSON array of `[first, second]` pairs over the rows, ordered by `orderBy`;
+   * `[]` when there are none. Read back through parseJson.
+   */
+  jsonPairs(first: RawBuilder<unknown>, second: RawBuilder<unknown>, orderBy: RawBuilder<unknown>[]): RawBuilder<unknown>;
   /** Unicode lower-casing of a text expression (SQLite's built-in lower() is ASCII-only). */
   lower(text: RawBuilder<unknown>): RawBuilder<string>;
   /** Makes ordering comparisons and ORDER BY use code-point order, as SQLite's BINARY does. */

@@ -1,5 +1,5 @@
-import type { Kysely, RawBuilder, SelectQueryBuilder } from 'kysely';
-import type { DirectoryReader, ListQuery, ListResult, MemberRef, ResourceKind, StoredResource } from '../scim/resource-store.ts';
+import { sql, type AliasedRawBuilder, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
+import type { DirectoryReader, GroupRef, ListQuery, ListResult, MemberRef, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 
@@ -24,7 +24,11 @@ export interface ResourceRow {
   version: number | string;
   created: string;
   last_modified: string;
+  /** JSON array of [id, displayName] pairs, when the read asked for a user's groups. */
+  groups?: unknown;
 }
+
+const COLUMNS = ['r.tenant_id', 'r.id', 'r.data', 'r.version', 'r.created', 'r.last_modified'] as const;
 
 /**
  * The read side of the directory over a Kysely executor: the database for plain reads, or the
@@ -39,7 +43,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
   ) {}
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
-    return {
+    const resource: StoredResource = {
       kind,
       tenantId: row.tenant_id,
       id: row.id,
@@ -48,15 +52,35 @@ export class KyselyDirectoryReader implements DirectoryReader {
       created: row.created,
       lastModified: row.last_modified,
     };
+    if (row.groups !== undefined) {
+      resource.groups = (this.d.parseJson(row.groups) as unknown as [string, string][]).map(([value, display]) => ({ value, display }));
+    }
+    return resource;
   }
 
-  async get(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource | undefined> {
+  /**
+   * A user's direct groups as one column of the user's own row (a correlated subquery), so a
+   * lookup or a page costs one query rather than one more per page or per user.
+   */
+  private groupsColumn(): AliasedRawBuilder<unknown, 'groups'> {
+    const pairs = this.d.jsonPairs(sql.ref('g.id'), sql.ref('g.display_name'), [sql.ref('g.display_name_lc'), sql.ref('g.id')]);
+    return sql`(SELECT ${pairs} FROM group_members AS m
+      JOIN groups AS g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+      WHERE m.tenant_id = r.tenant_id AND m.member_id = r.id)`.as('groups');
+  }
+
+  private selection(kind: ResourceKind, groups: boolean | undefined) {
+    return kind === 'User' && groups ? [...COLUMNS, this.groupsColumn()] : [...COLUMNS];
+  }
+
+  async get(kind: ResourceKind, tenantId: string, id: string, options: ReadOptions = {}): Promise<StoredResource | undefined> {
     let query = this.db
-      .selectFrom(RESOURCE_TABLE[kind])
-      .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id);
-    if (this.lockRows) query = query.forUpdate();
+      .selectFrom(`${RESOURCE_TABLE[kind]} as r`)
+      .select(this.selection(kind, options.groups))
+      .where('r.tenant_id', '=', tenantId)
+      .where('r.id', '=', id);
+    // FOR UPDATE OF r: the row lock must not extend to the group rows the subquery reads.
+    if (this.lockRows) query = query.forUpdate(['r']);
     const row = await query.executeTakeFirst();
     return row && this.toResource(kind, row as ResourceRow);
   }
@@ -75,11 +99,11 @@ export class KyselyDirectoryReader implements DirectoryReader {
     let rows: ResourceRow[];
     if (offset < LATE_LOOKUP_OFFSET) {
       // Near the start (every lookup by userName, externalId...): one query for the page itself.
-      let page = base.select(['r.tenant_id', 'r.id', 'r.data', 'r.version', 'r.created', 'r.last_modified']);
+      let page = base.select(this.selection(kind, query.groups));
       for (const term of order) page = page.orderBy(term);
       rows = (await page.limit(query.count).offset(offset).execute()) as ResourceRow[];
     } else {
-      rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset);
+      rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset, query.groups);
     }
     // A short page that is not empty ends the result: its size gives the total without a COUNT.
     const totalResults = rows.length > 0 && rows.length < query.count ? offset + rows.length : await count();
@@ -90,17 +114,19 @@ export class KyselyDirectoryReader implements DirectoryReader {
    * Late row lookup for deep pages: page through ids only (an index walk that neither reads nor
    * sorts JSON), then load the page's rows by primary key, so a full import stays cheap.
    */
-  private async lateLookup(kind: ResourceKind, tenantId: string, base: SelectQueryBuilder<any, any, {}>, order: RawBuilder<unknown>[], limit: number, offset: number): Promise<ResourceRow[]> {
+  private async lateLookup(
+    kind: ResourceKind, tenantId: string, base: SelectQueryBuilder<any, any, {}>, order: RawBuilder<unknown>[], limit: number, offset: number, groups: boolean | undefined,
+  ): Promise<ResourceRow[]> {
     let page = base.select('r.id');
     for (const term of order) page = page.orderBy(term);
     const ids = (await page.limit(limit).offset(offset).execute()).map((row) => row.id as string);
     const byId = new Map<string, ResourceRow>();
     for (const part of chunks(ids)) {
       const found = await this.db
-        .selectFrom(RESOURCE_TABLE[kind])
-        .select(['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'])
-        .where('tenant_id', '=', tenantId)
-        .where('id', 'in', part)
+        .selectFrom(`${RESOURCE_TABLE[kind]} as r`)
+        .select(this.selection(kind, groups))
+        .where('r.tenant_id', '=', tenantId)
+        .where('r.id', 'in', part)
         .execute();
       for (const row of found) byId.set(row.id as string, row as ResourceRow);
     }
@@ -125,7 +151,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
     });
   }
 
-  async groupsOf(tenantId: string, memberId: string): Promise<{ value: string; display: string }[]> {
+  async groupsOf(tenantId: string, memberId: string): Promise<GroupRef[]> {
     const rows = await this.db
       .selectFrom('group_members as m')
       .innerJoin('groups as g', (join) => join.onRef('g.tenant_id', '=', 'm.tenant_id').onRef('g.id', '=', 'm.group_id'))
@@ -136,23 +162,6 @@ export class KyselyDirectoryReader implements DirectoryReader {
       .orderBy('g.id')
       .execute();
     return rows.map((row) => ({ value: row.id as string, display: row.display_name as string }));
-  }
-
-  async groupsOfMany(tenantId: string, memberIds: string[]): Promise<Map<string, { value: string; display: string }[]>> {
-    const out = new Map<string, { value: string; display: string }[]>(memberIds.map((id) => [id, []]));
-    for (const part of chunks([...new Set(memberIds)])) {
-      const rows = await this.db
-        .selectFrom('group_members as m')
-        .innerJoin('groups as g', (join) => join.onRef('g.tenant_id', '=', 'm.tenant_id').onRef('g.id', '=', 'm.group_id'))
-        .select(['m.member_id', 'g.id', 'g.display_name'])
-        .where('m.tenant_id', '=', tenantId)
-        .where('m.member_id', 'in', part)
-        .orderBy('g.display_name_lc')
-        .orderBy('g.id')
-        .execute();
-      for (const row of rows) out.get(row.member_id as string)?.push({ value: row.id as string, display: row.display_name as string });
-    }
-    return out;
   }
 
   async resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>> {

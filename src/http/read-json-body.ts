@@ -1,4 +1,5 @@
 import { badRequest, ScimError } from '../domain/errors.ts';
+import type { RequestView } from './request-view.ts';
 
 const JSON_TYPES = /^application\/(scim\+)?json\b/i;
 
@@ -9,15 +10,16 @@ const MAX_DEPTH = 64;
  * Reads a request body as JSON within a byte limit. Oversized -> 413, non-JSON content type
  * -> 415, malformed or absurdly nested -> 400 invalidSyntax; nothing is written in any case.
  */
-export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
-  const declared = Number(request.headers.get('content-length') ?? NaN);
+export async function readJsonBody(request: RequestView, maxBytes: number): Promise<unknown> {
+  const declared = Number(request.header('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) return undefined;
-  const type = request.headers.get('content-type');
-  if (type !== null && !JSON_TYPES.test(type)) {
+  const body = request.body();
+  if (!body) return undefined;
+  const type = request.header('content-type');
+  if (type !== undefined && !JSON_TYPES.test(type)) {
     throw new ScimError(415, `Content-Type must be application/scim+json or application/json, not "${type}"`);
   }
-  const text = await readCapped(request.body, maxBytes);
+  const text = await readCapped(body, maxBytes);
   if (text.trim() === '') return undefined;
   let parsed: unknown;
   try {
@@ -29,19 +31,14 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   return parsed;
 }
 
-async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
-  const reader = stream.getReader();
+async function readCapped(stream: AsyncIterable<Uint8Array>, maxBytes: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(value);
+  // Leaving the loop early (return/throw) cancels the stream.
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
   }
   // RFC 8259 §8.1: JSON text is UTF-8. Invalid bytes are refused rather than silently replaced
   // by U+FFFD, which would store something other than what the client sent.

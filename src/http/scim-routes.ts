@@ -5,6 +5,7 @@ import type { TokenService } from '../auth/token-service.ts';
 import { errorResponse, isUnexpected, reportToStderr, type ScimResponse } from '../scim/messages.ts';
 import type { ScimDispatcher } from '../scim/scim-dispatcher.ts';
 import { readJsonBody } from './read-json-body.ts';
+import { requestView } from './request-view.ts';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
@@ -41,7 +42,8 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
   const app = new Hono();
   app.all('*', async (c) => {
     const started = performance.now();
-    const requestId = requestIdOf(c.req.header('x-request-id'));
+    const request = requestView(c);
+    const requestId = requestIdOf(request.header('x-request-id'));
     const url = new URL(c.req.url);
     const path = url.pathname.slice(options.basePath.length) || '/';
     const clientAddress = clientOf(c);
@@ -50,12 +52,11 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
     let body: unknown;
     let response: ScimResponse;
     try {
-      const principal = await options.tokens.authenticate(c.req.header('authorization'));
+      const principal = await options.tokens.authenticate(request.header('authorization'));
       tenantId = principal.tenantId;
       tokenId = principal.tokenId;
-      // Building the Web Request object is costly in the Node adapter: only requests that carry a body need it.
       const method = c.req.method.toUpperCase();
-      body = method === 'GET' || method === 'DELETE' || method === 'HEAD' ? undefined : await readJsonBody(c.req.raw, options.maxBodyBytes);
+      body = method === 'GET' || method === 'DELETE' || method === 'HEAD' ? undefined : await readJsonBody(request, options.maxBodyBytes);
       response = await options.dispatcher.handle({
         method: c.req.method.toUpperCase(),
         path,
@@ -65,8 +66,8 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
           tenantId,
           baseUrl: (options.publicUrl ?? `${url.protocol}//${url.host}`) + options.basePath,
           context: { requestId, tenantId, tokenId, clientAddress, method: c.req.method, path },
-          ...optional('ifMatch', c.req.header('if-match')),
-          ...optional('ifNoneMatch', c.req.header('if-none-match')),
+          ...optional('ifMatch', request.header('if-match')),
+          ...optional('ifNoneMatch', request.header('if-none-match')),
         },
       });
     } catch (error) {

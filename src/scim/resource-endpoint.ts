@@ -9,7 +9,7 @@ import { listResponse, type ScimResponse } from './messages.ts';
 import { applyPatch, type MemberDelta } from './patch/apply-patch.ts';
 import { renderResource, type RenderExtras } from './render-resource.ts';
 import { extractMembers, normalizeResource } from './resource-input/normalize-resource.ts';
-import type { DirectoryReader, DirectoryWriter, ResourceStore, StoredResource } from './resource-store.ts';
+import type { DirectoryReader, DirectoryWriter, ReadOptions, ResourceStore, StoredResource } from './resource-store.ts';
 import type { ResourceTypeDef } from './schema/attribute.ts';
 import { projectAttributes } from './schema/project-attributes.ts';
 
@@ -44,7 +44,7 @@ export class ResourceEndpoint {
 
   async get(call: ScimCall, id: string, query: Record<string, unknown>): Promise<ScimResponse> {
     const params = parseListParams(query, this.paging);
-    const stored = await this.mustGet(this.store, call.tenantId, id);
+    const stored = await this.mustGet(this.store, call.tenantId, id, { groups: this.loadsGroups(params) });
     if (call.ifNoneMatch !== undefined && etagMatches(call.ifNoneMatch, stored.version)) {
       return { status: 304, etag: etagOf(stored.version) };
     }
@@ -61,12 +61,9 @@ export class ResourceEndpoint {
       startIndex: params.startIndex,
       count: params.count,
       schema: this.type,
+      groups: this.loadsGroups(params),
     });
-    // Users' groups for the whole page in one read rather than one per user.
-    const groups = this.kind === 'User' && wants('groups', params) && result.resources.length > 0
-      ? await this.store.groupsOfMany(call.tenantId, result.resources.map((r) => r.id))
-      : undefined;
-    const resources = await Promise.all(result.resources.map((r) => this.render(this.store, call, r, params, groups?.get(r.id) ?? [])));
+    const resources = await Promise.all(result.resources.map((r) => this.render(this.store, call, r, params)));
     return { status: 200, body: listResponse(result.totalResults, params.startIndex, resources) };
   }
 
@@ -80,7 +77,8 @@ export class ResourceEndpoint {
         await this.applyMembers(w, call.tenantId, created.id, { clear: false, add: members, remove: [] });
         return w.touch(this.kind, call.tenantId, created.id);
       }
-      return created;
+      // A new user is in no group yet (`groups` is readOnly).
+      return this.kind === 'User' ? { ...created, groups: [] } : created;
     });
     return this.written(call, stored, 201);
   }
@@ -88,7 +86,7 @@ export class ResourceEndpoint {
   /** PUT (§3.5.1): replaces every writable attribute; for Groups a `members` array replaces membership. */
   async replace(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
     const stored = await this.readModifyWrite(call, async (w) => {
-      const current = await this.mustGet(w, call.tenantId, id);
+      const current = await this.mustGet(w, call.tenantId, id, { groups: this.kind === 'User' });
       checkIfMatch(call.ifMatch, current.version);
       const data = normalizeResource(this.type, body, 'replace', current.data);
       let updated = await w.update(this.kind, call.tenantId, id, data, current.version);
@@ -98,7 +96,7 @@ export class ResourceEndpoint {
         const changed = await this.applyMembers(w, call.tenantId, id, { clear: true, add: members, remove: [] });
         if (changed) updated = await w.touch(this.kind, call.tenantId, id);
       }
-      return updated;
+      return withGroupsOf(current, updated);
     });
     return this.written(call, stored, 200);
   }
@@ -109,7 +107,7 @@ export class ResourceEndpoint {
    */
   async patch(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
     const stored = await this.readModifyWrite(call, async (w) => {
-      const current = await this.mustGet(w, call.tenantId, id);
+      const current = await this.mustGet(w, call.tenantId, id, { groups: this.kind === 'User' });
       checkIfMatch(call.ifMatch, current.version);
       // The id lets the engine accept Okta's resent own id and refuse a different one (400 mutability).
       const result = await applyPatch(this.type, current.data, body, () => w.members(call.tenantId, id), { id: current.id });
@@ -122,7 +120,7 @@ export class ResourceEndpoint {
       if (result.members && (await this.applyMembers(w, call.tenantId, id, result.members)) && updated === current) {
         updated = await w.touch(this.kind, call.tenantId, id);
       }
-      return updated;
+      return withGroupsOf(current, updated);
     });
     if (this.kind === 'Group') return { status: 204, etag: etagOf(stored.version) };
     return this.written(call, stored, 200);
@@ -183,8 +181,8 @@ export class ResourceEndpoint {
     return true;
   }
 
-  private async mustGet(reader: DirectoryReader, tenantId: string, id: string): Promise<StoredResource> {
-    const stored = await reader.get(this.kind, tenantId, id);
+  private async mustGet(reader: DirectoryReader, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource> {
+    const stored = await reader.get(this.kind, tenantId, id, options);
     if (!stored) throw notFound(`${this.kind} ${id} not found`);
     return stored;
   }
@@ -194,13 +192,17 @@ export class ResourceEndpoint {
     return { status, body, etag: etagOf(stored.version), ...(status === 201 ? { location: (body.meta as { location: string }).location } : {}) };
   }
 
+  /** Users' groups are read with the user (one query) when the response will show them. */
+  private loadsGroups(params: Pick<ListParams, 'attributes' | 'excludedAttributes'>): boolean {
+    return this.kind === 'User' && wants('groups', params);
+  }
+
   private async render(
     reader: DirectoryReader, call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>,
-    preloadedGroups?: { value: string; display: string }[],
   ): Promise<Record<string, unknown>> {
     const extras: RenderExtras = {};
     if (this.kind === 'Group' && wants('members', params)) extras.members = await reader.members(call.tenantId, stored.id);
-    if (this.kind === 'User' && wants('groups', params)) extras.groups = preloadedGroups ?? await reader.groupsOf(call.tenantId, stored.id);
+    if (this.loadsGroups(params)) extras.groups = stored.groups ?? await reader.groupsOf(call.tenantId, stored.id);
     const full = renderResource(this.type, stored, call.baseUrl, extras);
     return projectAttributes(full, this.type, params.attributes, params.excludedAttributes);
   }
@@ -211,6 +213,11 @@ export class ResourceEndpoint {
     }
     return { kind: `group.${verb}`, tenantId: r.tenantId, groupId: r.id, displayName: String(r.data.displayName ?? '') };
   }
+}
+
+/** A user's groups, read with `current`, still hold after a write to the user itself (they are readOnly). */
+function withGroupsOf(current: StoredResource, updated: StoredResource): StoredResource {
+  return current.groups === undefined || updated.groups !== undefined ? updated : { ...updated, groups: current.groups };
 }
 
 /** Whether an attribute will survive projection, so that expensive parts are loaded only when returned. */

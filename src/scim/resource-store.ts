@@ -18,6 +18,20 @@ export interface StoredResource {
   version: number;
   created: string;
   lastModified: string;
+  /** A user's direct groups (RFC 7643 §4.1.2), present when the read asked for them. */
+  groups?: GroupRef[];
+}
+
+/** A group a user or group is a direct member of, with its current displayName. */
+export interface GroupRef {
+  value: string;
+  display: string;
+}
+
+/** What a read loads besides the resource row. */
+export interface ReadOptions {
+  /** Users only: also load `groups` (read in the same query). */
+  groups?: boolean;
 }
 
 export interface MemberRef {
@@ -37,6 +51,8 @@ export interface ListQuery {
   /** 0 means: only totalResults. */
   count: number;
   schema: ResourceTypeDef;
+  /** Users only: load each resource's `groups` in the same query. */
+  groups?: boolean;
 }
 
 export interface ListResult {
@@ -45,15 +61,13 @@ export interface ListResult {
 }
 
 export interface DirectoryReader {
-  get(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource | undefined>;
+  get(kind: ResourceKind, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource | undefined>;
   /** Filter, sort and page in the database (indexed SQL); ties broken by id for stable pages. */
   list(kind: ResourceKind, tenantId: string, query: ListQuery): Promise<ListResult>;
   /** Members of one group, for rendering. */
   members(tenantId: string, groupId: string): Promise<MemberRef[]>;
   /** Groups a user or group is a direct member of (User `groups`, RFC 7643 §4.1.2). */
-  groupsOf(tenantId: string, memberId: string): Promise<{ value: string; display: string }[]>;
-  /** groupsOf for many members in one read (list pages). */
-  groupsOfMany(tenantId: string, memberIds: string[]): Promise<Map<string, { value: string; display: string }[]>>;
+  groupsOf(tenantId: string, memberId: string): Promise<GroupRef[]>;
   /** Which of these ids exist in the tenant, and as what. */
   resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>>;
 }

@@ -515,11 +515,16 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       );
       assert.deepEqual(await store.groupsOf(t, alice.id), [{ value: admins.id, display: 'Admins' }]);
       assert.deepEqual(await store.groupsOf(t, nested.id), [{ value: admins.id, display: 'Admins' }]);
-      assert.deepEqual(Object.fromEntries(await store.groupsOfMany(t, [alice.id, nested.id, 'missing'])), {
-        [alice.id]: [{ value: admins.id, display: 'Admins' }],
-        [nested.id]: [{ value: admins.id, display: 'Admins' }],
-        missing: [],
-      });
+      // Read with the user in the same query: by get and by list, ordered by displayName; none for a group.
+      const zeta = await addGroup(t, 'aardvarks');
+      await addMembers(t, zeta.id, [alice]);
+      const aliceGroups = [{ value: zeta.id, display: 'aardvarks' }, { value: admins.id, display: 'Admins' }];
+      assert.deepEqual((await store.get('User', t, alice.id, { groups: true }))?.groups, aliceGroups);
+      assert.equal((await store.get('User', t, alice.id))?.groups, undefined);
+      assert.equal((await store.get('Group', t, nested.id, { groups: true }))?.groups, undefined);
+      const page = await store.list('User', t, { startIndex: 1, count: 10, schema: USER_RESOURCE_TYPE, groups: true });
+      assert.deepEqual(Object.fromEntries(page.resources.map((r) => [r.id, r.groups])), { [alice.id]: aliceGroups, [bob.id]: [{ value: admins.id, display: 'Admins' }] });
+      await store.write(context(t), (w) => w.removeMembers(t, zeta.id, [alice.id]));
 
       const resolved = await store.resolveMembers(t, [alice.id, nested.id, 'missing', alice.id]);
       assert.deepEqual(Object.fromEntries(resolved), { [alice.id]: 'User', [nested.id]: 'Group' });

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql, type RawBuilder, type SqlBool } from 'kysely';
 import pg from 'pg';
 import type { DialectSql, JsonTarget } from '../dialect-sql.ts';
+import { CACHED_PLAN_CHANGED, preparedStatementPool } from './prepared-statement-pool.ts';
 
 const POOL_SIZE = 10;
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -18,7 +19,7 @@ export async function openPostgres(url: string): Promise<Kysely<any>> {
     throw new Error(`cannot connect to the PostgreSQL store: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   });
   client.release();
-  return new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<any>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool) }) });
 }
 
 /** PostgreSQL addresses JSON as a jsonb expression. */
@@ -67,6 +68,7 @@ export const postgresSql: DialectSql = {
     const element = toTarget(sql.ref(`${alias}.value`));
     return sql`(SELECT ${select(element)} FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${expr}) = 'array' THEN ${expr} ELSE '[]'::jsonb END) WITH ORDINALITY AS ${sql.id(alias)}(value, position) WHERE ${where(element)} ORDER BY ${sql.ref(`${alias}.position`)} LIMIT 1)`;
   },
+  jsonPairs: (first, second, orderBy) => sql`COALESCE(json_agg(json_build_array(${first}, ${second}) ORDER BY ${sql.join(orderBy)}), '[]'::json)`,
   // Columns are COLLATE "C" (code-point order, like SQLite); lower() needs the database's
   // default collation to fold non-ASCII letters.
   lower: (text) => sql`lower(CAST(${text} AS text) COLLATE "default")`,
@@ -81,6 +83,6 @@ export const postgresSql: DialectSql = {
   },
   isTransient: (error) => {
     const code = (error as { code?: unknown }).code;
-    return code === SERIALIZATION_FAILURE || code === DEADLOCK_DETECTED || code === LOCK_NOT_AVAILABLE;
+    return code === SERIALIZATION_FAILURE || code === DEADLOCK_DETECTED || code === LOCK_NOT_AVAILABLE || code === CACHED_PLAN_CHANGED;
   },
 };

@@ -184,6 +184,8 @@ export const sqliteSql: DialectSql = {
     const element = toTarget({ doc: json.doc, prefix: sql.ref(`${alias}.fullkey`), suffix: '' });
     return sql`(SELECT ${select(element)} FROM json_each(${json.doc}, ${path}) AS ${sql.id(alias)} WHERE json_type(${json.doc}, ${path}) = 'array' AND ${where(element)} ORDER BY ${sql.ref(`${alias}.key`)} LIMIT 1)`;
   },
+  // ORDER BY inside an aggregate needs SQLite 3.44 (better-sqlite3 12 bundles 3.51).
+  jsonPairs: (first, second, orderBy) => sql`json_group_array(json_array(${first}, ${second}) ORDER BY ${sql.join(orderBy)})`,
   lower: (text) => sql`rc_lower(${text})`,
   binary: (text) => sql`${text}`,
   like: (text, pattern) => sql<SqlBool>`(${text} LIKE ${pattern} ESCAPE '\\')`,

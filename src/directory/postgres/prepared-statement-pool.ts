@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import type pg from 'pg';
+
+/** Statement texts that get a server-side name at most; the rest run unnamed. */
+const MAX_NAMED = 256;
+
+/** A text is named on its second use: one-off statements (migrations, rare filters) are never kept. */
+const USES_BEFORE_NAMING = 2;
+
+/** SQLSTATE 0A000, raised as "cached plan must not change result type" when a table changed under a named statement. */
+export const CACHED_PLAN_CHANGED = '0A000';
+
+/**
+ * Which statement texts run as named prepared statements. Unnamed statements are parsed and
+ * planned on every execution, which costs more than executing the indexed queries of the SCIM
+ * path; a named statement is parsed once per connection and its plan is cached by the server.
+ * The number of names is bounded (each is kept by every pooled connection for its lifetime);
+ * filters compile to many texts, and those beyond the bound simply stay unnamed.
+ */
+export class StatementNames {
+  readonly #uses = new Map<string, number>();
+  readonly #names = new Map<string, string>();
+  /** Texts whose named form failed: they run unnamed from then on. */
+  readonly #refused = new Set<string>();
+
+  nameOf(text: string): string | undefined {
+    const named = this.#names.get(text);
+    if (named !== undefined || this.#refused.has(text) || this.#names.size >= MAX_NAMED) return named;
+    const uses = (this.#uses.get(text) ?? 0) + 1;
+    if (uses < USES_BEFORE_NAMING) {
+      // Bounded like the names: counting every distinct text would grow without end.
+      if (this.#uses.size < MAX_NAMED * 16) this.#uses.set(text, uses);
+      return undefined;
+    }
+    this.#uses.delete(text);
+    const name = `rc_${createHash('sha1').update(text).digest('hex')}`;
+    this.#names.set(text, name);
+    return name;
+  }
+
+  refuse(text: string): void {
+    this.#names.delete(text);
+    this.#refused.add(text);
+  }
+}
+
+/**
+ * Kysely's PostgresPool over a `pg` pool whose clients run frequent statements as named
+ * prepared statements (see StatementNames). Values are always bound; only the statement text,
+ * which never contains request data, decides the name.
+ */
+export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect();
+      const query = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
+        const name = names.nameOf(text);
+        if (name === undefined) return client.query(text, [...values]);
+        try {
+          return await client.query({ name, text, values: [...values] });
+        } catch (error) {
+          // A migration by another instance changed a table this statement reads. The error may have
+          // aborted a transaction, so it is not retried here: the text runs unnamed from now on, and
+          // the dialect reports the error as transient so that a write is re-run.
+          if ((error as { code?: unknown }).code === CACHED_PLAN_CHANGED) names.refuse(text);
+          throw error;
+        }
+      };
+      return {
+        query: query as unknown as PostgresPoolClient['query'],
+        release: () => client.release(),
+      };
+    },
+    end: () => pool.end(),
+  };
+}
