@@ -49,6 +49,10 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
   const holder = new PolicyHolder();
   const sinks: ChangeSink[] = [ProvisioningRuntime.outboxSink(holder)];
   let audit: AuditLog | undefined;
+  // SCIM request lines, provisioning steps and reconcile findings are group-committed (AuditBuffer);
+  // a directory change's event commits inside the change's own transaction (AuditSink), and the
+  // buffer's flushes chain those too.
+  let events: AuditBuffer | undefined;
   const app = await openRolecall(config, {
     exclusive: true,
     sinks,
@@ -56,15 +60,13 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     onOpen: (database) => {
       if (!config.audit) return;
       audit = new AuditLog(database, config.auditRetentionDays > 0 ? { retentionDays: config.auditRetentionDays } : {});
-      sinks.push(new AuditSink(audit));
+      events = new AuditBuffer(audit, database.db, { onError: (error, lost) => logger.error({ err: error, lost }, 'audit write failed') });
+      sinks.push(new AuditSink(audit, () => events!.sealSoon()));
     },
   });
+  // Pending events a killed predecessor committed but did not chain.
+  await audit?.seal();
   const first = await ensureDefaultTenant(app);
-  // SCIM request lines, provisioning steps and reconcile findings are group-committed (AuditBuffer);
-  // a directory change's event commits inside the change's own transaction (AuditSink).
-  const events = audit
-    ? new AuditBuffer(audit, app.database.db, { onError: (error, lost) => logger.error({ err: error, lost }, 'audit write failed') })
-    : undefined;
   let provisioning: ProvisioningRuntime | undefined;
   try {
     if (config.policy) {

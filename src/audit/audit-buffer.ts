@@ -12,8 +12,10 @@ export interface AuditBufferOptions {
 /**
  * Group commit for events that record no change of their own (SCIM request log lines, including
  * reads): many requests share one transaction and one head lock instead of paying one each.
- * Changes are NOT buffered: their events commit inside the change's own transaction (AuditSink).
- * What a crash can lose is at most `maxDelayMs` of these lines, never a change's record.
+ * Changes are NOT buffered: their events commit inside the change's own transaction (AuditSink)
+ * as pending events, which every flush chains first (see AuditLog.record); sealSoon() asks for
+ * a flush when only those wait. What a crash can lose is at most `maxDelayMs` of these lines,
+ * never a change's record (a pending event left by a crash is chained by the next seal).
  */
 export class AuditBuffer {
   private pending: AuditEventInput[] = [];
@@ -30,7 +32,12 @@ export class AuditBuffer {
   add(event: AuditEventInput): void {
     this.pending.push(event);
     if (this.pending.length >= this.maxBatch) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.maxDelayMs);
+    else this.sealSoon();
+  }
+
+  /** Pending events were committed elsewhere: chain them within `maxDelayMs`. */
+  sealSoon(): void {
+    this.timer ??= setTimeout(() => void this.flush(), this.maxDelayMs);
   }
 
   /** Writes everything added so far; resolves when it is committed (or reported lost). */
@@ -43,6 +50,10 @@ export class AuditBuffer {
     this.pending = [];
     // Batches are chained so the chain order is the order events were added.
     this.flushing = this.flushing.then(async () => {
+      if (batch.length === 0) {
+        await this.log.seal().catch((error: unknown) => this.options.onError(error, 0));
+        return;
+      }
       for (let i = 0; i < batch.length; i += this.maxBatch) {
         const part = batch.slice(i, i + this.maxBatch);
         try {

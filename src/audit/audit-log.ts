@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, SqlDialect } from '../directory/database.ts';
+import { QueryTemplate } from '../directory/query-template.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { stripSecrets } from './redact.ts';
@@ -33,10 +34,8 @@ export interface AuditEventInput {
   payload?: Record<string, unknown>;
 }
 
-export interface AuditEvent {
-  seq: number;
-  /** ISO-8601 UTC, millisecond precision. */
-  at: string;
+/** Who and what an event is about: the columns queries filter on. */
+export interface AuditSubject {
   type: AuditEventType;
   tenantId: string | null;
   requestId: string | null;
@@ -44,6 +43,12 @@ export interface AuditEvent {
   userId: string | null;
   groupId: string | null;
   target: string | null;
+}
+
+export interface AuditEvent extends AuditSubject {
+  seq: number;
+  /** ISO-8601 UTC, millisecond precision. */
+  at: string;
   payload: Record<string, unknown>;
   prevHash: string;
   hash: string;
@@ -101,10 +106,9 @@ const CSV_COLUMNS = ['seq', 'at', 'type', 'tenant_id', 'request_id', 'actor', 'u
 
 type Row = Record<(typeof CSV_COLUMNS)[number], unknown>;
 
-/** The stored columns an event's hash covers besides seq, payload and prev_hash. */
-function subjectOf(row: Row) {
+/** The stored columns an event's hash covers besides seq, at, payload and prev_hash. */
+function subjectOf(row: Row): AuditSubject {
   return {
-    at: row.at as string,
     type: row.type as AuditEventType,
     tenantId: row.tenant_id as string | null,
     requestId: row.request_id as string | null,
@@ -118,6 +122,7 @@ function subjectOf(row: Row) {
 function toEvent(row: Row): AuditEvent {
   return {
     seq: Number(row.seq),
+    at: row.at as string,
     ...subjectOf(row),
     payload: JSON.parse(row.payload as string) as Record<string, unknown>,
     prevHash: row.prev_hash as string,
@@ -131,6 +136,47 @@ function isoTime(text: string, name: string): string {
   return new Date(ms).toISOString();
 }
 
+/** Pending events chained per transaction at most, so a backlog is sealed in bounded steps. */
+const SEAL_BATCH = 2000;
+
+interface ChainedRow {
+  subject: AuditSubject;
+  seq: number;
+  at: string;
+  payload: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** Validates an input and renders its payload (secrets removed, canonical JSON): all the work that needs no head. */
+function prepare(input: AuditEventInput): { subject: AuditSubject; payload: string } {
+  if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
+  return {
+    payload: canonicalJson(stripSecrets(input.payload ?? {}) as Record<string, unknown>),
+    subject: {
+      type: input.type,
+      tenantId: input.tenantId ?? null,
+      requestId: input.requestId ?? null,
+      actor: input.actor ?? 'system',
+      userId: input.userId ?? null,
+      groupId: input.groupId ?? null,
+      target: input.target ?? null,
+    },
+  };
+}
+
+/** Numbers and hashes events in order after `head`. */
+function chain(head: { seq: number; hash: string }, events: { subject: AuditSubject; at: string; payload: string }[]): ChainedRow[] {
+  let prevHash = head.hash;
+  return events.map(({ subject, at, payload }, i) => {
+    const seq = head.seq + 1 + i;
+    const hash = eventHash({ ...subject, seq, at, payload, prevHash });
+    const row = { subject, seq, at, payload, prevHash, hash };
+    prevHash = hash;
+    return row;
+  });
+}
+
 /** RFC 4180: quote a field holding a comma, quote, CR or LF (or edge spaces), doubling inner quotes. */
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';
@@ -141,7 +187,14 @@ function csvField(value: unknown): string {
 /**
  * Append-only, hash-chained audit log. Each event's hash covers all its columns and the
  * previous event's hash (see event-hash.ts); a one-row head table holds the last seq and
- * hash and is locked by every append, so concurrent writers produce one linear chain.
+ * hash and is locked by every sealing append, so concurrent writers produce one linear chain.
+ *
+ * Two ways in. append() chains events at once under the head lock. record() writes an event
+ * into `audit_pending` inside the caller's transaction without touching the head, so a change
+ * and its event commit together while concurrent writes never queue on the chain; seal() later
+ * chains committed pending events in the order it finds them (commit order), under the head
+ * lock. Every append seals what is pending first, and reads (query, export, verify) seal before
+ * reading, so a committed event is never missing from an answer.
  */
 export class AuditLog {
   private readonly db: Kysely<any>;
@@ -149,9 +202,13 @@ export class AuditLog {
   private readonly clock: () => Date;
   private readonly batchSize: number;
   private readonly retentionDays: number | undefined;
+  /** record() runs once per audited change: its insert is compiled once (see QueryTemplate). */
+  private readonly insertPending: QueryTemplate<[string, string, string | null, string | null, string, string | null, string | null, string | null, string]>;
 
   constructor(database: Pick<Database, 'db' | 'dialect'>, options: AuditLogOptions = {}) {
     this.db = database.db;
+    this.insertPending = new QueryTemplate(database.db, 9, (db, at, type, tenantId, requestId, actor, userId, groupId, target, payload) =>
+      db.insertInto('audit_pending').values({ at, type, tenant_id: tenantId, request_id: requestId, actor, user_id: userId, group_id: groupId, target, payload }));
     this.dialect = database.dialect;
     this.clock = options.clock ?? (() => new Date());
     this.batchSize = options.batchSize ?? 10_000;
@@ -180,39 +237,74 @@ export class AuditLog {
     if (inputs.length === 0) return [];
     if (!executor.isTransaction) return executor.transaction().execute((tx) => this.appendMany(tx, inputs));
     // Everything that does not need the head is prepared before taking the lock.
-    const prepared = inputs.map((input) => {
-      if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
-      return {
-        payload: canonicalJson(stripSecrets(input.payload ?? {}) as Record<string, unknown>),
-        subject: {
-          type: input.type,
-          tenantId: input.tenantId ?? null,
-          requestId: input.requestId ?? null,
-          actor: input.actor ?? 'system',
-          userId: input.userId ?? null,
-          groupId: input.groupId ?? null,
-          target: input.target ?? null,
-        },
-      };
-    });
-
+    const prepared = inputs.map(prepare);
     const head = await this.lockHead(executor);
+    // Events already committed come first: the chain follows the order things happened.
+    const sealed = await this.sealPending(executor, head);
     const at = this.clock().toISOString();
-    let prevHash = head.hash;
-    const rows = prepared.map(({ subject, payload }, i) => {
-      const seq = head.seq + 1 + i;
-      const hash = eventHash({ ...subject, seq, at, payload, prevHash });
-      const row = { subject, seq, payload, prevHash, hash };
-      prevHash = hash;
-      return row;
+    const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
+    await this.insertChained(executor, rows);
+    return rows.map((r) => ({ ...r.subject, seq: r.seq, at: r.at, payload: JSON.parse(r.payload) as Record<string, unknown>, prevHash: r.prevHash, hash: r.hash }));
+  }
+
+  /**
+   * Writes an event inside `executor`'s transaction without taking the chain head, so it
+   * commits or rolls back with the change it records and concurrent writers do not wait on
+   * each other. It joins the chain at the next seal() or append after its commit; until then
+   * it is stored in `audit_pending`, outside the chain.
+   */
+  async record(executor: Kysely<any>, input: AuditEventInput): Promise<void> {
+    const { subject, payload } = prepare(input);
+    const { type, tenantId, requestId, actor, userId, groupId, target } = subject;
+    await this.insertPending.execute(executor, this.clock().toISOString(), type, tenantId, requestId, actor, userId, groupId, target, payload);
+  }
+
+  /** Chains every committed pending event (see record()); returns how many. Cheap when none is pending. */
+  async seal(): Promise<number> {
+    const any = await this.db.selectFrom('audit_pending').select('id').limit(1).executeTakeFirst();
+    if (!any) return 0;
+    return this.db.transaction().execute(async (tx) => {
+      const head = await this.lockHead(tx);
+      const sealed = await this.sealPending(tx, head);
+      return sealed.seq - head.seq;
     });
+  }
+
+  /**
+   * Moves the pending events visible to `tx` into the chain after `head`, oldest first, and
+   * returns the new head. Runs under the head lock. Rows are deleted by the ids read, never by
+   * range: on PostgreSQL an event committed meanwhile with a lower id must stay pending.
+   */
+  private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
+    let current = head;
+    for (;;) {
+      const pending = await tx.selectFrom('audit_pending').selectAll().orderBy('id').limit(SEAL_BATCH).execute();
+      if (pending.length === 0) return current;
+      const rows = chain(current, pending.map((row) => ({
+        at: row.at as string,
+        payload: row.payload as string,
+        subject: subjectOf(row as Row),
+      })));
+      await this.insertChained(tx, rows);
+      for (let i = 0; i < pending.length; i += 500) {
+        await tx.deleteFrom('audit_pending').where('id', 'in', pending.slice(i, i + 500).map((row) => row.id)).execute();
+      }
+      const last = rows[rows.length - 1]!;
+      current = { seq: last.seq, hash: last.hash };
+      if (pending.length < SEAL_BATCH) return current;
+    }
+  }
+
+  /** Inserts chained rows and moves the head to the last of them (under the head lock). */
+  private async insertChained(tx: Kysely<any>, rows: ChainedRow[]): Promise<void> {
+    if (rows.length === 0) return;
     // SQLite allows 32,766 bound parameters per statement; 12 columns a row.
     for (let i = 0; i < rows.length; i += 2000) {
-      await executor
+      await tx
         .insertInto('audit_events')
         .values(rows.slice(i, i + 2000).map((r) => ({
           seq: r.seq,
-          at,
+          at: r.at,
           type: r.subject.type,
           tenant_id: r.subject.tenantId,
           request_id: r.subject.requestId,
@@ -227,8 +319,7 @@ export class AuditLog {
         .execute();
     }
     const last = rows[rows.length - 1]!;
-    await executor.updateTable('audit_head').set({ last_seq: last.seq, last_hash: last.hash }).where('id', '=', 1).execute();
-    return rows.map((r) => ({ ...r.subject, seq: r.seq, at, payload: JSON.parse(r.payload) as Record<string, unknown>, prevHash: r.prevHash, hash: r.hash }));
+    await tx.updateTable('audit_head').set({ last_seq: last.seq, last_hash: last.hash }).where('id', '=', 1).execute();
   }
 
   /** The current chain head; publishing it elsewhere (ticket, WORM bucket) anchors the whole chain. */
@@ -241,6 +332,7 @@ export class AuditLog {
   async query(filter: AuditQuery = {}): Promise<AuditEvent[]> {
     const limit = filter.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new RangeError(`limit must be 1..${MAX_PAGE}`);
+    await this.seal();
     const rows = await this.select(filter, limit);
     return rows.map(toEvent);
   }
@@ -318,6 +410,8 @@ export class AuditLog {
    * Safe while others append. If a prune ran meanwhile, the check restarts from the new checkpoint.
    */
   async verify(options: { onProgress?: (progress: VerifyProgress) => void } = {}): Promise<VerifyResult> {
+    // What is committed but not yet chained is chained first, so it is verified too.
+    await this.seal();
     for (let attempt = 0; ; attempt += 1) {
       const checkpoint = await this.latestCheckpoint();
       const result = await this.verifyFrom(checkpoint, options.onProgress);
@@ -360,7 +454,7 @@ export class AuditLog {
         if (row.prev_hash !== prevHash) {
           return bad(seq, `prev_hash does not match the hash of ${lastSeq === (checkpoint?.seq ?? 0) ? (checkpoint ? 'the checkpoint' : 'genesis') : `event ${lastSeq}`}`);
         }
-        const hash = eventHash({ ...subjectOf(row as Row), seq, payload: row.payload as string, prevHash });
+        const hash = eventHash({ ...subjectOf(row as Row), seq, at: row.at as string, payload: row.payload as string, prevHash });
         if (hash !== row.hash) return bad(seq, 'hash does not match the event contents (edited)');
         if (!attested && row.type === 'audit.pruned') {
           const p = JSON.parse(row.payload as string) as { checkpointSeq?: unknown; checkpointHash?: unknown };
@@ -421,6 +515,7 @@ export class AuditLog {
     format: (rows: Row[]) => string,
   ): Promise<number> {
     const pageSize = Math.min(this.batchSize, MAX_PAGE);
+    await this.seal();
     let after = filter.after;
     let total = 0;
     for (;;) {

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
 import type { MigrationSet, SqlDialect } from '../directory/database.ts';
 import { GENESIS_HASH } from './event-hash.ts';
 
@@ -9,6 +9,20 @@ import { GENESIS_HASH } from './event-hash.ts';
  */
 const seqType = (dialect: SqlDialect) => (dialect === 'postgres' ? 'bigint' : 'integer');
 
+/** The columns of an event that are written before it is chained (everything but seq and the hashes). */
+function withEventColumns(table: CreateTableBuilder<string, never>): CreateTableBuilder<string, never> {
+  return table
+    .addColumn('at', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('tenant_id', 'text')
+    .addColumn('request_id', 'text')
+    .addColumn('actor', 'text', (c) => c.notNull())
+    .addColumn('user_id', 'text')
+    .addColumn('group_id', 'text')
+    .addColumn('target', 'text')
+    .addColumn('payload', 'text', (c) => c.notNull());
+}
+
 /**
  * `at` and `payload` are text on both dialects on purpose: the hash covers the exact stored
  * bytes, and timestamptz/jsonb would normalise them (microseconds, key order, spacing) so the
@@ -17,18 +31,7 @@ const seqType = (dialect: SqlDialect) => (dialect === 'postgres' ? 'bigint' : 'i
 function events(dialect: SqlDialect): Migration {
   return {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('audit_events')
-        .addColumn('seq', seqType(dialect), (c) => c.primaryKey())
-        .addColumn('at', 'text', (c) => c.notNull())
-        .addColumn('type', 'text', (c) => c.notNull())
-        .addColumn('tenant_id', 'text')
-        .addColumn('request_id', 'text')
-        .addColumn('actor', 'text', (c) => c.notNull())
-        .addColumn('user_id', 'text')
-        .addColumn('group_id', 'text')
-        .addColumn('target', 'text')
-        .addColumn('payload', 'text', (c) => c.notNull())
+      await withEventColumns(db.schema.createTable('audit_events').addColumn('seq', seqType(dialect), (c) => c.primaryKey()))
         .addColumn('prev_hash', 'text', (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull())
         .execute();
@@ -82,8 +85,51 @@ function checkpoints(dialect: SqlDialect): Migration {
   };
 }
 
+/**
+ * Events written inside other transactions (a directory change and its event commit together)
+ * wait here, outside the chain, until AuditLog.seal() chains them; see AuditLog.record().
+ */
+function pending(dialect: SqlDialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      const table = db.schema
+        .createTable('audit_pending')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()));
+      await withEventColumns(table).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('audit_pending').execute();
+    },
+  };
+}
+
+/**
+ * Most events name no user, group or target (every SCIM request line): those three indexes
+ * leave such rows out, so writing an event touches fewer b-trees. A query on `user_id = ?`
+ * implies `user_id IS NOT NULL` and still uses them, on both stores.
+ */
+function partialSubjectIndexes(): Migration {
+  const columns = ['user_id', 'group_id', 'target'];
+  return {
+    async up(db: Kysely<any>) {
+      for (const column of columns) {
+        await db.schema.dropIndex(`audit_events_${column}_seq`).execute();
+        await db.schema.createIndex(`audit_events_${column}_seq`).on('audit_events').columns([column, 'seq']).where(sql.ref(column), 'is not', null).execute();
+      }
+    },
+    async down(db: Kysely<any>) {
+      for (const column of columns) {
+        await db.schema.dropIndex(`audit_events_${column}_seq`).execute();
+        await db.schema.createIndex(`audit_events_${column}_seq`).on('audit_events').columns([column, 'seq']).execute();
+      }
+    },
+  };
+}
+
 export const auditMigrations: MigrationSet = (dialect) => ({
   '0200-audit-events': events(dialect),
   '0201-audit-head': head(dialect),
   '0202-audit-checkpoints': checkpoints(dialect),
+  '0203-audit-pending': pending(dialect),
+  '0204-audit-partial-subject-indexes': partialSubjectIndexes(),
 });

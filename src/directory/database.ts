@@ -19,4 +19,6 @@ export type MigrationSet = (dialect: SqlDialect) => Record<string, Migration>;
 /** Receives each directory change inside the writing transaction (outbox, audit). */
 export interface ChangeSink {
   record(tx: Kysely<any>, dialect: SqlDialect, context: RequestContext, change: DirectoryChange): Promise<void>;
+  /** Called after each write transaction commits (whether or not it recorded a change). */
+  afterCommit?(): void;
 }

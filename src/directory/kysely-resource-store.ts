@@ -1,26 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
 import type { RequestContext } from '../domain/directory-change.ts';
 import type { DirectoryWriter, ResourceStore } from '../scim/resource-store.ts';
 import type { ChangeSink, Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
 import { KyselyDirectoryReader } from './kysely-directory-reader.ts';
 import { KyselyDirectoryWriter } from './kysely-directory-writer.ts';
+import { GroupCommit } from './sqlite/group-commit.ts';
 
 /** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
 const MAX_ATTEMPTS = 5;
 
 /**
  * The SCIM directory on SQLite or PostgreSQL. Each write is one transaction holding the directory
- * change and whatever the change sinks (outbox, audit) record for it.
+ * change and whatever the change sinks (outbox, audit) record for it; on SQLite, writes that
+ * queue up meanwhile share a transaction, each in its own savepoint (GroupCommit).
  */
 export class KyselyResourceStore extends KyselyDirectoryReader implements ResourceStore {
   readonly #database: Database;
   readonly #sinks: readonly ChangeSink[];
+  readonly #groupCommit: GroupCommit | undefined;
 
   constructor(database: Database, sinks: ChangeSink[]) {
     super(database.db, dialectSql(database.dialect));
     this.#database = database;
     this.#sinks = [...sinks];
+    this.#groupCommit = database.dialect === 'sqlite' ? new GroupCommit(database.db, this.d.isTransient, () => this.#committed()) : undefined;
   }
 
   /**
@@ -31,13 +36,21 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
    */
   async write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>): Promise<T> {
     const d: DialectSql = this.d;
+    const run = (tx: Kysely<any>) => fn(new KyselyDirectoryWriter(tx, d, context, this.#sinks));
+    if (this.#groupCommit) return this.#groupCommit.submit(run);
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.#database.db.transaction().execute((tx) => fn(new KyselyDirectoryWriter(tx, d, context, this.#sinks)));
+        const result = await this.#database.db.transaction().execute(run);
+        this.#committed();
+        return result;
       } catch (error) {
         if (attempt >= MAX_ATTEMPTS || !d.isTransient(error)) throw error;
         await sleep(Math.random() * 20 * attempt);
       }
     }
+  }
+
+  #committed(): void {
+    for (const sink of this.#sinks) sink.afterCommit?.();
   }
 }

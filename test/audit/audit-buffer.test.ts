@@ -39,3 +39,18 @@ test('a failed batch is reported with how many events it held', async () => {
   await buffer.flush();
   assert.deepEqual(reported, [['store down', 3], ['store down', 2]]);
 });
+
+test('sealSoon chains events recorded as pending by a committed write, with no read to seal them', (t) => eachAuditStore(t, async (store) => {
+  const log = new AuditLog(store.database);
+  const buffer = new AuditBuffer(log, store.database.db, { maxDelayMs: 5, onError: () => undefined });
+  await store.database.db.transaction().execute((tx) => log.record(tx, { type: 'directory.change', requestId: 'change-1' }));
+  assert.equal((await log.head()).seq, 0);
+  buffer.sealSoon();
+  const deadline = Date.now() + 5000;
+  // head() does not seal: only the buffer's flush can move it.
+  while ((await log.head()).seq === 0) {
+    assert.ok(Date.now() < deadline, 'the pending event was never chained');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.deepEqual((await log.query()).map((e) => e.requestId), ['change-1']);
+}));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { dialectSql } from '../../src/directory/dialect-sql.ts';
 import { compileFilter } from '../../src/directory/filter-sql.ts';
 import { KyselyResourceStore } from '../../src/directory/kysely-resource-store.ts';
 import { openDatabase } from '../../src/directory/open-database.ts';
+import { SQLITE_FILE } from '../../src/directory/sqlite/sqlite-dialect.ts';
 import { parseFilter } from '../../src/scim/filter/parse-filter.ts';
 import { USER_RESOURCE_TYPE } from '../../src/scim/schema/resource-types.ts';
 import { runStoreContract } from './store-contract.ts';
@@ -41,6 +42,30 @@ runStoreContract(
 );
 
 describe('sqlite data folder', () => {
+  it('a server-owned store is checkpointed in the background, long before the writer would checkpoint itself', async () => {
+    const dataDir = tempDir();
+    try {
+      const database = await openIn(dataDir);
+      const store = new KyselyResourceStore(database, []);
+      const file = join(dataDir, SQLITE_FILE);
+      const before = statSync(file).size;
+      // About 2 MB of WAL: far below the writer's own threshold (~40 MB), so only the background thread copies it.
+      for (let batch = 0; batch < 20; batch++) {
+        await store.write(context, async (w) => {
+          for (let i = 0; i < 25; i++) await w.insert('User', 't', { id: randomUUID(), data: { userName: `u${batch}-${i}`, displayName: 'x'.repeat(3000) } });
+        });
+      }
+      const deadline = Date.now() + 5000;
+      while (statSync(file).size <= before) {
+        assert.ok(Date.now() < deadline, `the database file never grew past ${before} bytes: nothing was checkpointed`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await database.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a second open of the same folder while the first is open, then reopens with the data', async () => {
     const dataDir = tempDir();
     try {

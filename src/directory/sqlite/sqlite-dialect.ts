@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type RawBuilder, type SqlBool, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { DialectSql, JsonTarget } from '../dialect-sql.ts';
+import { startBackgroundCheckpoint } from './background-checkpoint.ts';
 
 export const SQLITE_FILE = 'rolecall.sqlite';
 /** Informational only: names the owning pid in errors. The lock itself is SQLite's (see takeOwnership). */
@@ -11,6 +12,8 @@ export const SQLITE_PID_FILE = 'rolecall.lock';
 /** Statements kept prepared per connection; filters produce varied SQL, so the cache is bounded. */
 const STATEMENT_CACHE_SIZE = 256;
 const BUSY_TIMEOUT_MS = 5000;
+/** WAL pages (4 KiB) after which the writing connection checkpoints itself, should the background thread fall behind. */
+const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 
 /**
  * better-sqlite3 behind Kysely's SqliteDatabase slice, reusing prepared statements. Kysely calls
@@ -93,7 +96,8 @@ function takeOwnership(dataDir: string): BetterSqlite3.Database {
 export async function openSqlite(dataDir: string, exclusive = true): Promise<Kysely<any>> {
   mkdirSync(dataDir, { recursive: true });
   const owner = exclusive ? takeOwnership(dataDir) : undefined;
-  const raw = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+  const file = join(dataDir, SQLITE_FILE);
+  const raw = new BetterSqlite3(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
   raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -103,10 +107,16 @@ export async function openSqlite(dataDir: string, exclusive = true): Promise<Kys
   raw.pragma('case_sensitive_like = ON');
   raw.function('rc_lower', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? value.toLowerCase() : value));
 
+  // The server checkpoints from a worker thread (see background-checkpoint.ts); its own connection
+  // checkpoints only if the WAL grows past ~40 MB. Short-lived CLI connections keep SQLite's default.
+  const checkpoint = owner ? startBackgroundCheckpoint(file) : undefined;
+  if (owner) raw.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+
   const pidFile = join(dataDir, SQLITE_PID_FILE);
   if (owner) writeFileSync(pidFile, `${process.pid}\n`);
   const database = cachingDatabase(raw, () => {
     if (!owner) return;
+    void checkpoint?.stop();
     rmSync(pidFile, { force: true });
     owner.close();
   });

@@ -1,0 +1,106 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql, type Kysely } from 'kysely';
+
+/** Writes committed together at most. */
+const MAX_BATCH = 64;
+/** Attempts of a batch that met a busy database (another process holding SQLite's write lock). */
+const MAX_ATTEMPTS = 5;
+
+interface Queued {
+  run: (tx: Kysely<any>) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Group commit for the embedded store. SQLite runs one write transaction at a time on its one
+ * connection, and a commit costs more than a SCIM write's statements; so writes that queue up
+ * while a transaction runs are run together in the next one, each inside its own savepoint. A
+ * write that fails is rolled back to its savepoint alone and its caller gets its error; the
+ * others commit. Every caller is answered only after the commit that holds its write.
+ */
+export class GroupCommit {
+  readonly #queue: Queued[] = [];
+  #draining = false;
+
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly isTransient: (error: unknown) => boolean,
+    private readonly afterCommit: () => void = () => {},
+  ) {}
+
+  /** Runs `run` in a transaction shared with other writes queued meanwhile; it may run again after a busy database. */
+  submit<T>(run: (tx: Kysely<any>) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#draining) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) await this.#commit(this.#queue.splice(0, MAX_BATCH));
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #commit(batch: Queued[]): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const outcomes = await this.#runTogether(batch);
+        this.afterCommit();
+        batch.forEach((item, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome.ok) item.resolve(outcome.value);
+          else item.reject(outcome.error);
+        });
+        return;
+      } catch (error) {
+        if (this.isTransient(error) && attempt < MAX_ATTEMPTS) {
+          await sleep(Math.random() * 20 * attempt);
+          continue;
+        }
+        // Nothing of the batch was written. One write must not fail the others: each runs alone.
+        if (batch.length > 1) {
+          for (const item of batch) await this.#commit([item]);
+          return;
+        }
+        batch[0]!.reject(error);
+        return;
+      }
+    }
+  }
+
+  /**
+   * One transaction, one savepoint per write. A busy database ends the whole transaction (the
+   * batch is retried), as does a failure to roll back to a savepoint (the transaction is gone).
+   */
+  async #runTogether(batch: Queued[]): Promise<Outcome[]> {
+    return this.db.transaction().execute(async (tx) => {
+      const outcomes: Outcome[] = [];
+      for (const item of batch) {
+        await sql`SAVEPOINT rc_write`.execute(tx);
+        try {
+          const value = await item.run(tx);
+          await sql`RELEASE rc_write`.execute(tx);
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          if (this.isTransient(error)) throw error;
+          try {
+            await sql`ROLLBACK TO rc_write`.execute(tx);
+            await sql`RELEASE rc_write`.execute(tx);
+          } catch {
+            // SQLite ended the transaction itself (e.g. disk full): the batch fails with the write's own error.
+            throw error;
+          }
+          outcomes.push({ ok: false, error });
+        }
+      }
+      return outcomes;
+    });
+  }
+}
