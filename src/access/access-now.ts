@@ -9,7 +9,7 @@ import type { ActualAccount, DesiredAccount, Target } from '../provisioning/targ
 import type { AccessFilter } from './access-at.ts';
 import type { AccessRow } from './access-row.ts';
 import { compareRows } from './compare-rows.ts';
-import { grantingGroups } from './granting-groups.ts';
+import { grantingGroups } from '../policy/granting-groups.ts';
 import { accountKey, replayProvisioning, userKey, type ReplayedAccess } from './replay-provisioning.ts';
 
 export interface AccessSources {

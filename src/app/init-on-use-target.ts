@@ -1,4 +1,4 @@
-import type { ActualAccount, Step, StepResult, Target } from '../provisioning/target.ts';
+import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from '../provisioning/target.ts';
 
 /**
  * Runs a target's init() (marker and graveyard roles) before its first use, and again after a
@@ -26,6 +26,7 @@ export class InitOnUseTarget implements Target {
   statements(step: Step, actual?: ActualAccount): string[] { return this.inner.statements(step, actual); }
 
   async readAccount(login: string) { await this.init(); return this.inner.readAccount(login); }
+  async readAccounts(logins: string[]) { await this.init(); return this.inner.readAccounts(logins); }
   async listManaged() { await this.init(); return this.inner.listManaged(); }
   async existingRoles(roles: string[]) { await this.init(); return this.inner.existingRoles(roles); }
   async missingPrivileges() { return this.inner.missingPrivileges(); }
@@ -34,10 +35,23 @@ export class InitOnUseTarget implements Target {
     try {
       await this.init();
     } catch (error) {
-      return { step, outcome: 'failed', statements: [], durationMs: 0, disposition: 'retry', message: `target not ready: ${(error as Error).message}` };
+      return this.notReady(step, error);
     }
     return this.inner.apply(step);
   }
 
+  async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    try {
+      await this.init();
+    } catch (error) {
+      return plans.map((plan) => plan.steps.map((step) => this.notReady(step, error)));
+    }
+    return this.inner.applyPlans(plans);
+  }
+
   close(): Promise<void> { return this.inner.close(); }
+
+  private notReady(step: Step, error: unknown): StepResult {
+    return { step, outcome: 'failed', statements: [], durationMs: 0, disposition: 'retry', message: `target not ready: ${(error as Error).message}` };
+  }
 }

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditBuffer } from '../audit/audit-buffer.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { grantingGroups } from '../access/granting-groups.ts';
 import { provisionStepEvent, reconcileFindingEvent } from '../audit/audit-events.ts';
 import type { Database } from '../directory/database.ts';
 import { KyselyDirectoryView } from '../directory/kysely-directory-view.ts';
@@ -194,11 +193,8 @@ export class ProvisioningRuntime {
       onStepResult: async (event) => {
         metrics()?.steps.inc({ target: event.target, op: event.step.op, outcome: event.outcome });
         if (events) {
-          const grantedBy = event.step.op === 'grant' && event.userId
-            ? grantingGroups(this.options.holder.current, event.target, event.step.role, await this.view.groupsOfUser(event.tenantId, event.userId))
-            : undefined;
           events.add(provisionStepEvent({
-            ...(grantedBy ? { grantedBy } : {}),
+            ...(event.grantedBy ? { grantedBy: event.grantedBy } : {}),
             tenantId: event.tenantId, target: event.target, userId: event.userId ?? '', login: event.login,
             result: { step: event.step, outcome: event.outcome, statements: event.statements, durationMs: event.durationMs, ...(event.disposition ? { disposition: event.disposition } : {}), ...(event.message ? { message: event.message } : {}) },
             ...(event.jobId === null ? {} : { jobId: String(event.jobId) }),

@@ -1,5 +1,6 @@
 import { sql, type AliasedRawBuilder, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { DirectoryReader, GroupRef, ListQuery, ListResult, MemberRef, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
+import { chunks } from '../domain/chunks.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 
@@ -7,15 +8,6 @@ export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisf
 
 /** From this offset on, pages are read as ids first (late row lookup). */
 const LATE_LOOKUP_OFFSET = 1000;
-
-/** Bound on ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits. */
-const ID_CHUNK = 500;
-
-export function chunks<T>(items: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += ID_CHUNK) out.push(items.slice(i, i + ID_CHUNK));
-  return out;
-}
 
 export interface ResourceRow {
   tenant_id: string;

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DirectoryGroup, DirectoryUser, DirectoryView } from '../provisioning/directory-view.ts';
 import type { Database } from './database.ts';
+import { chunks } from '../domain/chunks.ts';
 
 /**
  * The directory as the provisioning engine reads it. Nested groups are flattened with recursive
@@ -15,28 +16,50 @@ export class KyselyDirectoryView implements DirectoryView {
   }
 
   async user(tenantId: string, userId: string): Promise<DirectoryUser | undefined> {
-    const row = await this.#db
-      .selectFrom('users')
-      .select(['tenant_id', 'id', 'user_name', 'external_id', 'active'])
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', userId)
-      .executeTakeFirst();
-    return row && { tenantId: row.tenant_id, id: row.id, userName: row.user_name, externalId: row.external_id ?? null, active: Boolean(row.active) };
+    return (await this.users(tenantId, [userId])).get(userId);
+  }
+
+  async users(tenantId: string, userIds: string[]): Promise<Map<string, DirectoryUser>> {
+    const found = new Map<string, DirectoryUser>();
+    for (const part of chunks([...new Set(userIds)])) {
+      const rows = await this.#db
+        .selectFrom('users')
+        .select(['tenant_id', 'id', 'user_name', 'external_id', 'active'])
+        .where('tenant_id', '=', tenantId)
+        .where('id', 'in', part)
+        .execute();
+      for (const row of rows) {
+        found.set(row.id, { tenantId: row.tenant_id, id: row.id, userName: row.user_name, externalId: row.external_id ?? null, active: Boolean(row.active) });
+      }
+    }
+    return found;
   }
 
   async groupsOfUser(tenantId: string, userId: string): Promise<DirectoryGroup[]> {
-    const { rows } = await sql<{ tenant_id: string; id: string; display_name: string; external_id: string | null }>`
-      WITH RECURSIVE ancestors(group_id) AS (
-        SELECT m.group_id FROM group_members AS m WHERE m.tenant_id = ${tenantId} AND m.member_id = ${userId} AND m.member_type = 'User'
-        UNION
-        SELECT m.group_id FROM group_members AS m JOIN ancestors AS a ON m.member_id = a.group_id
-        WHERE m.tenant_id = ${tenantId} AND m.member_type = 'Group'
-      )
-      SELECT g.tenant_id, g.id, g.display_name, g.external_id
-      FROM groups AS g JOIN ancestors AS a ON g.id = a.group_id
-      WHERE g.tenant_id = ${tenantId}
-      ORDER BY g.id`.execute(this.#db);
-    return rows.map((row) => ({ tenantId: row.tenant_id, id: row.id, displayName: row.display_name, externalId: row.external_id ?? null }));
+    return (await this.groupsOfUsers(tenantId, [userId])).get(userId)!;
+  }
+
+  async groupsOfUsers(tenantId: string, userIds: string[]): Promise<Map<string, DirectoryGroup[]>> {
+    const out = new Map<string, DirectoryGroup[]>(userIds.map((id) => [id, []]));
+    for (const part of chunks([...new Set(userIds)])) {
+      // One walk up the group tree for all of them; each row remembers whose ancestor it is.
+      const { rows } = await sql<{ user_id: string; tenant_id: string; id: string; display_name: string; external_id: string | null }>`
+        WITH RECURSIVE ancestors(user_id, group_id) AS (
+          SELECT m.member_id, m.group_id FROM group_members AS m
+          WHERE m.tenant_id = ${tenantId} AND m.member_type = 'User' AND m.member_id IN (${sql.join(part)})
+          UNION
+          SELECT a.user_id, m.group_id FROM group_members AS m JOIN ancestors AS a ON m.member_id = a.group_id
+          WHERE m.tenant_id = ${tenantId} AND m.member_type = 'Group'
+        )
+        SELECT a.user_id, g.tenant_id, g.id, g.display_name, g.external_id
+        FROM groups AS g JOIN ancestors AS a ON g.id = a.group_id
+        WHERE g.tenant_id = ${tenantId}
+        ORDER BY a.user_id, g.id`.execute(this.#db);
+      for (const row of rows) {
+        out.get(row.user_id)?.push({ tenantId: row.tenant_id, id: row.id, displayName: row.display_name, externalId: row.external_id ?? null });
+      }
+    }
+    return out;
   }
 
   async usersInGroup(tenantId: string, groupId: string): Promise<string[]> {

@@ -4,7 +4,8 @@ import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts
 import type { DirectoryWriter, NewResource, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
-import { chunks, KyselyDirectoryReader, RESOURCE_TABLE, type ResourceRow } from './kysely-directory-reader.ts';
+import { chunks } from '../domain/chunks.ts';
+import { KyselyDirectoryReader, RESOURCE_TABLE, type ResourceRow } from './kysely-directory-reader.ts';
 
 const RETURNED = ['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'] as const;
 

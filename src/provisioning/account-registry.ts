@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { chunks } from '../domain/chunks.ts';
 
 /** A login Rolecall manages on a target for one directory user. */
 export interface ManagedAccount {
@@ -17,25 +18,43 @@ export class AccountRegistry {
   constructor(private readonly db: Kysely<any>, private readonly clock: () => Date = () => new Date()) {}
 
   async get(target: string, tenantId: string, userId: string): Promise<ManagedAccount | undefined> {
-    const row = await this.db
-      .selectFrom('accounts')
-      .select(['target', 'tenant_id', 'user_id', 'login'])
-      .where('target', '=', target)
-      .where('tenant_id', '=', tenantId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    return row ? toAccount(row) : undefined;
+    return (await this.getMany(target, tenantId, [userId])).get(userId);
+  }
+
+  /** get() for many users of one tenant; users without a recorded login are absent from the map. */
+  async getMany(target: string, tenantId: string, userIds: string[]): Promise<Map<string, ManagedAccount>> {
+    const found = new Map<string, ManagedAccount>();
+    for (const part of chunks([...new Set(userIds)])) {
+      const rows = await this.db
+        .selectFrom('accounts')
+        .select(['target', 'tenant_id', 'user_id', 'login'])
+        .where('target', '=', target)
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', 'in', part)
+        .execute();
+      for (const row of rows) found.set(row.user_id, toAccount(row));
+    }
+    return found;
   }
 
   /** The user a login belongs to on a target, if Rolecall recorded one. */
   async byLogin(target: string, login: string): Promise<ManagedAccount | undefined> {
-    const row = await this.db
-      .selectFrom('accounts')
-      .select(['target', 'tenant_id', 'user_id', 'login'])
-      .where('target', '=', target)
-      .where('login', '=', login)
-      .executeTakeFirst();
-    return row ? toAccount(row) : undefined;
+    return (await this.byLogins(target, [login])).get(login);
+  }
+
+  /** byLogin() for many logins of one target. */
+  async byLogins(target: string, logins: string[]): Promise<Map<string, ManagedAccount>> {
+    const found = new Map<string, ManagedAccount>();
+    for (const part of chunks([...new Set(logins)])) {
+      const rows = await this.db
+        .selectFrom('accounts')
+        .select(['target', 'tenant_id', 'user_id', 'login'])
+        .where('target', '=', target)
+        .where('login', 'in', part)
+        .execute();
+      for (const row of rows) found.set(row.login, toAccount(row));
+    }
+    return found;
   }
 
   /** Every recorded account of a target, in login order. */
@@ -56,16 +75,34 @@ export class AccountRegistry {
    * one's login is kept locked): the new user must not inherit it.
    */
   async claim(account: ManagedAccount): Promise<ManagedAccount | undefined> {
-    const holder = await this.byLogin(account.target, account.login);
-    if (holder && (holder.tenantId !== account.tenantId || holder.userId !== account.userId)) return holder;
-    if (holder) return undefined;
+    return (await this.claimMany([account])).get(account.login);
+  }
+
+  /**
+   * claim() for many logins of one target at once. Returns, by login, the accounts holding a
+   * login for ANOTHER user; every other login is recorded (or already was) for its user.
+   */
+  async claimMany(accounts: ManagedAccount[]): Promise<Map<string, ManagedAccount>> {
+    const conflicts = new Map<string, ManagedAccount>();
+    const target = accounts[0]?.target;
+    if (target === undefined) return conflicts;
+    if (accounts.some((a) => a.target !== target)) throw new RangeError('claimMany: accounts of one target only');
+    const holders = await this.byLogins(target, accounts.map((a) => a.login));
+    const fresh: ManagedAccount[] = [];
+    for (const account of accounts) {
+      const holder = holders.get(account.login);
+      if (holder && (holder.tenantId !== account.tenantId || holder.userId !== account.userId)) conflicts.set(account.login, holder);
+      else if (!holder) fresh.push(account);
+    }
     const now = this.clock().toISOString();
-    await this.db
-      .insertInto('accounts')
-      .values({ target: account.target, tenant_id: account.tenantId, user_id: account.userId, login: account.login, created_at: now, updated_at: now })
-      .onConflict((oc) => oc.columns(['target', 'tenant_id', 'user_id']).doUpdateSet({ login: account.login, updated_at: now }))
-      .execute();
-    return undefined;
+    for (const part of chunks(fresh)) {
+      await this.db
+        .insertInto('accounts')
+        .values(part.map((a) => ({ target: a.target, tenant_id: a.tenantId, user_id: a.userId, login: a.login, created_at: now, updated_at: now })))
+        .onConflict((oc) => oc.columns(['target', 'tenant_id', 'user_id']).doUpdateSet({ login: sql.ref('excluded.login'), updated_at: now }))
+        .execute();
+    }
+    return conflicts;
   }
 
   /** Forgets a login after it was dropped from the target. */

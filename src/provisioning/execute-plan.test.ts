@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RolecallError } from '../domain/errors.ts';
-import { executePlan, planStatements } from './execute-plan.ts';
-import type { ActualAccount, Step, StepResult, Target } from './target.ts';
+import { applyStepByStep, executePlan, planStatements } from './execute-plan.ts';
+import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from './target.ts';
 
 /** Records every step it is asked to apply; fails (or throws on) the steps it is told to. */
 class FakeTarget implements Target {
@@ -22,6 +22,12 @@ class FakeTarget implements Target {
   }
   async readAccount(login: string): Promise<ActualAccount> {
     return { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 };
+  }
+  async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
+    return new Map(await Promise.all(logins.map(async (login) => [login, await this.readAccount(login)] as const)));
+  }
+  applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    return applyStepByStep(this, plans);
   }
   async listManaged(): Promise<ActualAccount[]> {
     return [];

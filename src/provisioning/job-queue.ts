@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../directory/database.ts';
+import { chunks } from '../domain/chunks.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { enqueueJobs } from './enqueue-jobs.ts';
 import type { AttemptOutcome, Job, JobAttempt, JobState, Principal } from './job.ts';
@@ -141,30 +142,77 @@ export class JobQueue {
    * Does nothing but return 'lost' when this worker no longer holds the job.
    */
   finish(job: Job, workerId: string, report: AttemptReport): Promise<FinishState> {
+    return this.inTransaction(async (tx) => this.finishOne(tx, job, workerId, report, this.clock()));
+  }
+
+  /**
+   * finish() for a batch, in one transaction: the jobs that succeeded are closed and their
+   * attempts recorded with a few statements for all of them; the others go through finish()'s
+   * steps one by one. Returns each job's state, in order.
+   */
+  finishMany(items: { job: Job; report: AttemptReport }[], workerId: string): Promise<FinishState[]> {
     return this.inTransaction(async (tx) => {
       const now = this.clock();
-      const held = await tx
-        .selectFrom('jobs')
-        .selectAll()
-        .where('id', '=', job.id)
-        .where('state', '=', 'running')
-        .where('locked_by', '=', workerId)
-        .$if(this.postgres, (q) => q.forUpdate())
-        .executeTakeFirst();
-      if (!held) return 'lost';
-      const current = toJob(held);
-      const exhausted = report.outcome === 'retry' && current.attempts >= this.maxAttempts;
-      const outcome: AttemptOutcome = exhausted ? 'dead' : report.outcome;
-      const error =
-        exhausted && report.error !== undefined ? `${report.error} (gave up after ${current.attempts} attempts)` : report.error ?? null;
-      await this.recordAttempt(tx, current, workerId, report.startedAt, now, outcome, error, report.results);
-      if (outcome === 'retry') {
-        const runAfter = new Date(now.getTime() + backoffDelay(current.attempts, this.backoff));
-        return this.requeue(tx, current, runAfter, error, now);
+      const states = new Map<number, FinishState>();
+      const succeeded = items.filter((item) => item.report.outcome === 'done');
+      for (const part of chunks(succeeded)) {
+        const closed = await tx
+          .updateTable('jobs')
+          .set({ state: 'done', locked_by: null, locked_until: null, last_error: null, updated_at: now.toISOString() })
+          .where('id', 'in', part.map((item) => item.job.id))
+          .where('state', '=', 'running')
+          .where('locked_by', '=', workerId)
+          .returning('id')
+          .execute();
+        const held = new Set(closed.map((row) => Number(row.id)));
+        const attempted = part.filter((item) => held.has(item.job.id));
+        const numbers = await this.nextAttemptNumbers(tx, attempted.map((item) => item.job.id));
+        if (attempted.length > 0) {
+          await tx
+            .insertInto('job_attempts')
+            .values(attempted.map(({ job, report }) => ({
+              job_id: job.id,
+              attempt: numbers.get(job.id)!,
+              worker: workerId,
+              started_at: report.startedAt.toISOString(),
+              finished_at: now.toISOString(),
+              outcome: 'done',
+              error: report.error ?? null,
+              results: JSON.stringify(report.results),
+            })))
+            .execute();
+        }
+        for (const item of part) states.set(item.job.id, held.has(item.job.id) ? 'done' : 'lost');
       }
-      await this.setState(tx, current.id, outcome, error, now);
-      return outcome;
+      for (const { job, report } of items) {
+        if (report.outcome !== 'done') states.set(job.id, await this.finishOne(tx, job, workerId, report, now));
+      }
+      return items.map((item) => states.get(item.job.id)!);
     });
+  }
+
+  private async finishOne(tx: Kysely<any>, job: Job, workerId: string, report: AttemptReport, now: Date): Promise<FinishState> {
+    const held = await tx
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', job.id)
+      .where('state', '=', 'running')
+      .where('locked_by', '=', workerId)
+      .$if(this.postgres, (q) => q.forUpdate())
+      .executeTakeFirst();
+    if (!held) return 'lost';
+    const current = toJob(held);
+    const exhausted = report.outcome === 'retry' && current.attempts >= this.maxAttempts;
+    const outcome: AttemptOutcome = exhausted ? 'dead' : report.outcome;
+    const error =
+      exhausted && report.error !== undefined ? `${report.error} (gave up after ${current.attempts} attempts)` : report.error ?? null;
+    await this.recordAttempt(tx, current, workerId, report.startedAt, now, outcome, error, report.results);
+    if (outcome === 'retry') {
+      const runAfter = new Date(now.getTime() + backoffDelay(current.attempts, this.backoff));
+      return this.requeue(tx, current, runAfter, error, now);
+    }
+    await this.setState(tx, current.id, outcome, error, now);
+    return outcome;
   }
 
   /**
@@ -370,17 +418,12 @@ export class JobQueue {
     error: string | null,
     results: StepResult[],
   ): Promise<void> {
-    // Numbered per job across retries (retry() resets the job's attempt count, not its history).
-    const last = await tx
-      .selectFrom('job_attempts')
-      .select((eb) => eb.fn.max('attempt').as('n'))
-      .where('job_id', '=', job.id)
-      .executeTakeFirst();
+    const numbers = await this.nextAttemptNumbers(tx, [job.id]);
     await tx
       .insertInto('job_attempts')
       .values({
         job_id: job.id,
-        attempt: Number(last?.n ?? 0) + 1,
+        attempt: numbers.get(job.id)!,
         worker,
         started_at: startedAt.toISOString(),
         finished_at: finishedAt.toISOString(),
@@ -389,6 +432,20 @@ export class JobQueue {
         results: JSON.stringify(results),
       })
       .execute();
+  }
+
+  /** The number of each job's next attempt: numbered per job across retries (retry() resets the job's count, not its history). */
+  private async nextAttemptNumbers(tx: Kysely<any>, jobIds: number[]): Promise<Map<number, number>> {
+    const next = new Map(jobIds.map((id) => [id, 1]));
+    if (jobIds.length === 0) return next;
+    const rows = await tx
+      .selectFrom('job_attempts')
+      .select(['job_id', (eb) => eb.fn.max('attempt').as('n')])
+      .where('job_id', 'in', jobIds)
+      .groupBy('job_id')
+      .execute();
+    for (const row of rows) next.set(Number(row.job_id), Number(row.n) + 1);
+    return next;
   }
 
   /**

@@ -1,7 +1,8 @@
 import { desiredAccount, managedRoles } from '../policy/desired-state.ts';
 import type { Policy, PolicyTarget } from '../policy/policy.ts';
 import type { AccountRegistry, ManagedAccount } from './account-registry.ts';
-import type { DirectoryView } from './directory-view.ts';
+import { RolecallError } from '../domain/errors.ts';
+import type { DirectoryGroup, DirectoryUser, DirectoryView } from './directory-view.ts';
 import type { Principal } from './job.ts';
 import { planAccount } from './plan-account.ts';
 import type { ActualAccount, DesiredAccount, Step, Target } from './target.ts';
@@ -11,6 +12,8 @@ export interface PrincipalPlan {
   principal: Principal;
   /** False when the directory no longer has the user (deleted). */
   userExists: boolean;
+  /** The user's groups, nested ones included (why each role is granted). */
+  groups: DirectoryGroup[];
   /** undefined: Rolecall has nothing to do with this user on this target (never provisioned, not mapped). */
   desired: DesiredAccount | undefined;
   /** undefined when `desired` is: the target was not read. */
@@ -20,6 +23,8 @@ export interface PrincipalPlan {
   steps: Step[];
   /** Why nothing may be changed (unmanaged account, login recorded for another user). */
   conflict?: string;
+  /** Why this principal could not be planned (a login template with no value for the user): its own problem, not the target's. */
+  error?: RolecallError;
 }
 
 export interface PlanSources {
@@ -30,38 +35,74 @@ export interface PlanSources {
 
 /**
  * Desired state (directory + policy + recorded login) vs actual state (target) -> steps.
- * Throws only what reading the directory or the target throws (the caller classifies it);
- * a login template with no value for this user throws a 'reject' RolecallError.
+ * Throws what reading the directory or the target throws (the caller classifies it); a login
+ * template with no value for this user throws a 'reject' RolecallError.
  */
 export async function planPrincipal(sources: PlanSources, policyTarget: PolicyTarget, target: Target, principal: Principal): Promise<PrincipalPlan> {
+  const [plan] = await planPrincipals(sources, policyTarget, target, [principal]);
+  if (plan!.error) throw plan!.error;
+  return plan!;
+}
+
+/**
+ * planPrincipal() for many principals of one target, with one round of bulk reads for all of
+ * them: users, groups and recorded logins per tenant, holders of the new logins, and the
+ * target's accounts. One plan per principal, in order; a principal whose login cannot be
+ * rendered gets `error` and no plan, the others are planned. Throws only what the reads throw.
+ */
+export async function planPrincipals(sources: PlanSources, policyTarget: PolicyTarget, target: Target, principals: Principal[]): Promise<PrincipalPlan[]> {
   const { view, accounts, policy } = sources;
+  const byTenant = new Map<string, string[]>();
+  for (const p of principals) byTenant.set(p.tenantId, [...(byTenant.get(p.tenantId) ?? []), p.userId]);
+  const reads = new Map<string, { users: Map<string, DirectoryUser>; groups: Map<string, DirectoryGroup[]>; recorded: Map<string, ManagedAccount> }>();
   // Independent reads, issued together: this path is on the SCIM-write-to-target latency budget.
   // (A deleted user has no groups left, so reading them regardless costs nothing.)
-  const [user, groups, recorded] = await Promise.all([
-    view.user(principal.tenantId, principal.userId),
-    view.groupsOfUser(principal.tenantId, principal.userId),
-    accounts.get(principal.target, principal.tenantId, principal.userId),
-  ]);
-  const desired = desiredAccount(policy, policyTarget, user, groups, (raw) => target.loginName(raw), recorded?.login, principal.userId);
-  if (!desired) return { principal, userExists: user !== undefined, desired, actual: undefined, recorded, steps: [] };
+  await Promise.all([...byTenant].map(async ([tenantId, userIds]) => {
+    const [users, groups, recorded] = await Promise.all([
+      view.users(tenantId, userIds),
+      view.groupsOfUsers(tenantId, userIds),
+      accounts.getMany(policyTarget.name, tenantId, userIds),
+    ]);
+    reads.set(tenantId, { users, groups, recorded });
+  }));
 
-  if (!recorded) {
-    const holder = await accounts.byLogin(principal.target, desired.login);
-    if (holder && (holder.tenantId !== principal.tenantId || holder.userId !== principal.userId)) {
-      return {
-        principal,
-        userExists: user !== undefined,
-        desired,
-        actual: undefined,
-        recorded,
-        steps: [],
-        conflict: `login "${desired.login}" is recorded for user ${holder.userId} of tenant ${holder.tenantId}; a new user never inherits another user's login`,
-      };
+  const plans: PrincipalPlan[] = principals.map((principal) => {
+    const read = reads.get(principal.tenantId)!;
+    const user = read.users.get(principal.userId);
+    const groups = read.groups.get(principal.userId) ?? [];
+    const recorded = read.recorded.get(principal.userId);
+    const base = { principal, userExists: user !== undefined, groups, actual: undefined, recorded, steps: [] };
+    try {
+      const desired = desiredAccount(policy, policyTarget, user, groups, (raw) => target.loginName(raw), recorded?.login, principal.userId);
+      return { ...base, desired };
+    } catch (error) {
+      if (!(error instanceof RolecallError && error.disposition === 'reject')) throw error;
+      return { ...base, desired: undefined, error };
     }
+  });
+
+  const fresh = plans.filter((p) => p.desired && !p.recorded).map((p) => p.desired!.login);
+  const holders = fresh.length > 0 ? await accounts.byLogins(policyTarget.name, fresh) : new Map<string, ManagedAccount>();
+  const managed = managedRoles(policy, policyTarget.name);
+  const toRead: PrincipalPlan[] = [];
+  for (const plan of plans) {
+    if (!plan.desired) continue;
+    const holder = plan.recorded ? undefined : holders.get(plan.desired.login);
+    if (holder && (holder.tenantId !== plan.principal.tenantId || holder.userId !== plan.principal.userId)) {
+      plan.conflict = `login "${plan.desired.login}" is recorded for user ${holder.userId} of tenant ${holder.tenantId}; a new user never inherits another user's login`;
+      continue;
+    }
+    toRead.push(plan);
   }
-  const actual = await target.readAccount(desired.login);
-  const verdict = planAccount(desired, actual, managedRoles(policy, policyTarget.name));
-  return { principal, userExists: user !== undefined, desired, actual, recorded, steps: verdict.steps, ...(verdict.conflict === undefined ? {} : { conflict: verdict.conflict }) };
+  if (toRead.length === 0) return plans;
+  const actual = await target.readAccounts(toRead.map((p) => p.desired!.login));
+  for (const plan of toRead) {
+    plan.actual = actual.get(plan.desired!.login)!;
+    const verdict = planAccount(plan.desired!, plan.actual, managed);
+    plan.steps = verdict.steps;
+    if (verdict.conflict !== undefined) plan.conflict = verdict.conflict;
+  }
+  return plans;
 }
 
 /**

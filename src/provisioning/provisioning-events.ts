@@ -19,6 +19,8 @@ export interface StepEvent {
   disposition?: StepResult['disposition'];
   /** Why it failed, or why it was skipped. */
   message?: string;
+  /** For a grant: the directory groups whose mapping grants the role. */
+  grantedBy?: string[];
 }
 
 export interface JobFinishedEvent {
@@ -57,7 +59,7 @@ export async function emitJobFinished(hooks: ProvisioningHooks, event: JobFinish
 }
 
 /** The step event of one result. */
-export function stepEvent(base: Omit<StepEvent, 'step' | 'statements' | 'outcome' | 'durationMs' | 'disposition' | 'message'>, result: StepResult): StepEvent {
+export function stepEvent(base: Omit<StepEvent, 'step' | 'statements' | 'outcome' | 'durationMs' | 'disposition' | 'message' | 'grantedBy'>, result: StepResult): StepEvent {
   return {
     ...base,
     step: result.step,

@@ -30,9 +30,10 @@ export interface ActualAccount {
   sessions: number;
   /**
    * Where each role is granted, for targets that grant through an intermediate role (MySQL and
-   * MariaDB: a per-user role), so that a dry-run names the exact REVOKE that will run.
+   * MariaDB: a per-user role), so that a dry-run names the exact REVOKE that will run;
+   * `perUserRoleActive`: the login holds that role as its default (its roles count).
    */
-  grantedVia?: { direct: string[]; perUserRole: string[] };
+  grantedVia?: { direct: string[]; perUserRole: string[]; perUserRoleActive: boolean };
 }
 
 export type Step =
@@ -58,6 +59,13 @@ export interface StepResult {
   message?: string;
 }
 
+/** One account's steps, as planned against `actual` (read just before), for Target.applyPlans. */
+export interface PlannedAccount {
+  login: string;
+  actual: ActualAccount;
+  steps: Step[];
+}
+
 export interface TargetCapabilities {
   /** Can end live sessions. */
   sessions: boolean;
@@ -74,6 +82,8 @@ export interface Target {
   /** Maps a policy login name to a valid one on this target (long names -> prefix + hash), deterministically. */
   loginName(raw: string): string;
   readAccount(login: string): Promise<ActualAccount>;
+  /** readAccount() for many logins at once (one round of queries); every login asked for is in the map. */
+  readAccounts(logins: string[]): Promise<Map<string, ActualAccount>>;
   /** Every account carrying the marker (for stale detection and access reports). */
   listManaged(): Promise<ActualAccount[]>;
   /** Roles that exist on the target, of those asked for. */
@@ -82,6 +92,13 @@ export interface Target {
   statements(step: Step, actual?: ActualAccount): string[];
   /** Applies one step; never throws: failures come back as a failed StepResult. */
   apply(step: Step): Promise<StepResult>;
+  /**
+   * Applies several accounts' plans and returns one result per step of each, in order, with
+   * executePlan's semantics (after a failed step only safety steps run). A target may run
+   * plans together (one transaction, fewer round trips); applyStepByStep is the plain way.
+   * Never throws.
+   */
+  applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]>;
   /** Privileges the provisioning account lacks for what this target must do; empty when complete. */
   missingPrivileges(): Promise<string[]>;
   close(): Promise<void>;

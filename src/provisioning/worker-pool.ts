@@ -28,6 +28,11 @@ export interface WorkerPoolOptions extends JobRunnerOptions {
   fatalPauseMs?: number;
   /** Told when a target is paused after a fatal failure. */
   onTargetPaused?: (target: string, until: Date, error: string | null) => void;
+  /**
+   * Jobs of one target run together at most (planned with one round of reads, applied with
+   * Target.applyPlans). Each batch takes one of the target's `concurrency` slots. Default 200.
+   */
+  batchSize?: number;
   /** How long finished (done) jobs and their attempts are kept. Default 7 days; 0 keeps them forever. */
   retainDoneMs?: number;
   /** Errors of the loop itself (claiming, lease renewal, housekeeping): the loop keeps going. */
@@ -38,8 +43,8 @@ export interface WorkerPoolOptions extends JobRunnerOptions {
 const HOUSEKEEPING_MS = 60_000;
 
 /**
- * Runs queued jobs: per target at most PolicyTarget.concurrency at once, across principals in
- * parallel (the queue never hands out one principal twice). Sleeps between polls, and wakes at
+ * Runs queued jobs in batches: per target at most PolicyTarget.concurrency batches at once,
+ * across principals in parallel (the queue never hands out one principal twice). Sleeps between polls, and wakes at
  * once on notify(), which the app calls after each SCIM write commits, or when a job finishes
  * and frees a slot.
  */
@@ -49,9 +54,11 @@ export class WorkerPool {
   private readonly policy: () => Policy;
   private readonly runner: JobRunner;
   private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
   private readonly options: WorkerPoolOptions;
   private readonly signal = new WakeSignal();
-  private readonly running = new Map<number, { target: string; done: Promise<unknown> }>();
+  /** Batches in flight: their target, the ids of their jobs (whose leases are renewed), and their end. */
+  private readonly running = new Set<{ target: string; jobIds: number[]; done: Promise<unknown> }>();
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -67,6 +74,7 @@ export class WorkerPool {
     this.runner = new JobRunner(options);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.batchSize = options.batchSize ?? 200;
   }
 
   start(): void {
@@ -84,7 +92,9 @@ export class WorkerPool {
 
   /** Jobs this process is running now. */
   get active(): number {
-    return this.running.size;
+    let n = 0;
+    for (const batch of this.running) n += batch.jobIds.length;
+    return n;
   }
 
   /**
@@ -98,7 +108,7 @@ export class WorkerPool {
     await this.loop;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), deadline]);
+    await Promise.race([Promise.allSettled([...this.running].map((r) => r.done)), deadline]);
     clearTimeout(timer);
     clearInterval(this.renewTimer);
     this.loop = undefined;
@@ -117,10 +127,12 @@ export class WorkerPool {
           // A paused target gets nothing until the pause ends, then a single probing job.
           const paused = this.pausedUntil.get(target.name);
           if (paused !== undefined) free = paused > Date.now() || active > 0 ? 0 : 1;
-          if (free <= 0 || this.stopping) continue;
-          const jobs = await this.queue.claim(this.workerId, { target: target.name, limit: free });
-          for (const job of jobs) this.launch(job);
-          claimed += jobs.length;
+          for (; free > 0 && !this.stopping; free--) {
+            const jobs = await this.queue.claim(this.workerId, { target: target.name, limit: paused !== undefined ? 1 : this.batchSize });
+            if (jobs.length === 0) break;
+            this.launch(target.name, jobs);
+            claimed += jobs.length;
+          }
         }
       } catch (error) {
         this.options.onError?.(error, 'claim');
@@ -130,31 +142,34 @@ export class WorkerPool {
     }
   }
 
-  private launch(job: Job): void {
-    const done = this.runner
-      .run(job, this.workerId)
-      .then((run) => {
-        if (!run.fatal) {
-          this.pausedUntil.delete(job.target);
+  private launch(target: string, jobs: Job[]): void {
+    const batch = { target, jobIds: jobs.map((j) => j.id), done: Promise.resolve() as Promise<unknown> };
+    batch.done = this.runner
+      .runBatch(jobs, this.workerId)
+      .then((runs) => {
+        const fatal = runs.find((run) => run.fatal);
+        if (!fatal) {
+          this.pausedUntil.delete(target);
           return;
         }
         const until = Date.now() + (this.options.fatalPauseMs ?? 60_000);
-        this.pausedUntil.set(job.target, until);
-        this.options.onTargetPaused?.(job.target, new Date(until), run.error);
+        this.pausedUntil.set(target, until);
+        this.options.onTargetPaused?.(target, new Date(until), fatal.error);
       })
       .catch(() => {
-        // finish() itself failed (store unreachable): the lease lapses and the job is recovered.
+        // Finishing itself failed (store unreachable): the leases lapse and the jobs are recovered.
       })
       .finally(() => {
-        this.running.delete(job.id);
+        this.running.delete(batch);
         this.signal.wake();
       });
-    this.running.set(job.id, { target: job.target, done });
+    this.running.add(batch);
   }
 
+  /** Batches running on a target: each holds one of its concurrency slots. */
   private activeOn(target: string): number {
     let n = 0;
-    for (const r of this.running.values()) if (r.target === target) n++;
+    for (const r of this.running) if (r.target === target) n++;
     return n;
   }
 
@@ -182,7 +197,7 @@ export class WorkerPool {
 
   private async renewLeases(): Promise<void> {
     try {
-      await this.queue.renew(this.workerId, [...this.running.keys()]);
+      await this.queue.renew(this.workerId, [...this.running].flatMap((r) => r.jobIds));
     } catch (error) {
       this.options.onError?.(error, 'renew');
     }

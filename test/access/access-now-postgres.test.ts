@@ -8,7 +8,7 @@ import pg from 'pg';
 import { accessNow, type AccessSources } from '../../src/access/access-now.ts';
 import type { AccessRow } from '../../src/access/access-row.ts';
 import { accessReview } from '../../src/access/access-review.ts';
-import { grantingGroups } from '../../src/access/granting-groups.ts';
+import { grantingGroups } from '../../src/policy/granting-groups.ts';
 import { allMigrations } from '../../src/app/migrations.ts';
 import { provisionStepEvent } from '../../src/audit/audit-events.ts';
 import { AuditLog } from '../../src/audit/audit-log.ts';

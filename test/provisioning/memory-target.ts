@@ -1,4 +1,5 @@
-import type { ActualAccount, Step, StepResult, Target } from '../../src/provisioning/target.ts';
+import { applyStepByStep } from '../../src/provisioning/execute-plan.ts';
+import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from '../../src/provisioning/target.ts';
 
 interface MemoryAccount {
   managed: boolean;
@@ -36,6 +37,15 @@ export class MemoryTarget implements Target {
     const a = this.accounts.get(login);
     if (!a) return { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 };
     return { login, exists: true, managed: a.managed, canLogin: a.canLogin, roles: [...a.roles].sort(), sessions: a.sessions };
+  }
+
+  async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
+    return new Map(await Promise.all(logins.map(async (login) => [login, await this.readAccount(login)] as const)));
+  }
+
+  /** Plain step-by-step application, as a target without a batch path has. */
+  applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    return applyStepByStep(this, plans);
   }
 
   async listManaged(): Promise<ActualAccount[]> {

@@ -16,7 +16,7 @@ import { waitFor } from './wait-for.ts';
 const analysts = { group: { by: 'displayName' as const, value: 'Analysts' }, grants: { db1: ['reader'] } };
 
 /** A directory, queue and worker pool over one store, with an in-memory target "db1". */
-function harness(database: Database, policy: Policy, options: { pollIntervalMs?: number } = {}) {
+function harness(database: Database, policy: Policy, options: { pollIntervalMs?: number; batchSize?: number } = {}) {
   const target = new MemoryTarget('db1');
   const queue = new JobQueue(database, { backoff: { baseMs: 20, maxMs: 40 }, maxAttempts: 3 });
   const accounts = new AccountRegistry(database.db);
@@ -29,6 +29,7 @@ function harness(database: Database, policy: Policy, options: { pollIntervalMs?:
     view: new KyselyDirectoryView(database),
     accounts,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     hooks: { onStepResult: (e) => void steps.push(e), onJobFinished: (e) => void finished.push(e) },
   });
   const directory = new DirectoryFixture(database, [new OutboxSink(() => policy)]);
@@ -130,10 +131,10 @@ test('retryable failures back off and succeed; rejected steps and unmanaged acco
     }
   }));
 
-test('at most PolicyTarget.concurrency jobs run at once per target, principals in parallel', (t) =>
+test('at most PolicyTarget.concurrency batches run at once per target, principals in parallel', (t) =>
   eachStore(t, async ({ database }) => {
     const policy = policyOf([policyTarget('db1', { concurrency: 3 })], [analysts]);
-    const h = harness(database, policy, { pollIntervalMs: 10 });
+    const h = harness(database, policy, { pollIntervalMs: 10, batchSize: 4 });
     h.target.delayMs = 15;
     await h.directory.group('g1', 'Analysts');
     for (let i = 0; i < 12; i++) await h.directory.user(`u${i}`, `user${i}`);
@@ -143,6 +144,52 @@ test('at most PolicyTarget.concurrency jobs run at once per target, principals i
       await h.settled();
       assert.equal(h.target.maxInFlight, 3);
       assert.equal((await h.target.listManaged()).length, 12);
+      assert.ok(h.finished.length === 12 && h.finished.every((e) => e.state === 'done'));
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
+test('a batch takes many due jobs of a target at once, each with its own plan, attempt and outcome', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1', { concurrency: 1 })], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 10 });
+    await h.directory.group('g1', 'Analysts');
+    for (let i = 0; i < 30; i++) await h.directory.user(`u${i}`, `user${i}`);
+    // One member's login is taken by an unmanaged account: only that job fails.
+    h.target.accounts.set('user7', { managed: false, canLogin: true, roles: new Set(), sessions: 0 });
+    await h.directory.members('g1', { add: Array.from({ length: 30 }, (_, i) => ({ value: `u${i}`, type: 'User' as const })) });
+    h.pool.start();
+    try {
+      await waitFor('every job finished', () => h.finished.length === 30);
+      const byUser = new Map(h.finished.map((e) => [e.job.userId, e]));
+      assert.equal(byUser.get('u7')?.state, 'dead');
+      assert.match(byUser.get('u7')?.error ?? '', /not managed by Rolecall/);
+      assert.ok([...byUser].filter(([id]) => id !== 'u7').every(([, e]) => e.state === 'done' && e.results.length === 3), 'ensureRole, createLogin, grant each');
+      assert.equal((await h.target.listManaged()).length, 29);
+      const attempts = await Promise.all(h.finished.map((e) => h.queue.attempts(e.job.id)));
+      assert.ok(attempts.every((a) => a.length === 1), 'one recorded attempt per job');
+      assert.deepEqual(attempts.find((a) => a[0]!.jobId === byUser.get('u3')!.job.id)![0]!.results.map((r) => r.step.op), ['ensureRole', 'createLogin', 'grant']);
+      assert.equal(new Set(h.steps.filter((e) => e.step.op === 'grant').map((e) => e.grantedBy?.join())).size, 1);
+      assert.deepEqual(h.steps.find((e) => e.step.op === 'grant')?.grantedBy, ['Analysts']);
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
+test('fatal failures of several jobs in one batch: one is dead-lettered, the rest wait for the target', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1', { concurrency: 1 })], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 10 });
+    h.target.failures = ['fatal', 'fatal', 'fatal'];
+    await h.directory.group('g1', 'Analysts');
+    for (const [id, name] of [['u1', 'ann'], ['u2', 'ben'], ['u3', 'cat']]) await h.directory.user(id!, name!);
+    await h.directory.members('g1', { add: ['u1', 'u2', 'u3'].map((value) => ({ value, type: 'User' as const })) });
+    h.pool.start();
+    try {
+      await waitFor('the batch finished', () => h.finished.length >= 3);
+      assert.deepEqual(h.finished.slice(0, 3).map((e) => e.state).sort(), ['dead', 'queued', 'queued']);
+      assert.ok(h.finished.slice(0, 3).every((e) => /injected fatal/.test(e.error ?? '')));
     } finally {
       await h.pool.stop();
     }
@@ -182,6 +229,8 @@ test('a fatal failure pauses the target: its other jobs wait instead of dead-let
       view: new KyselyDirectoryView(database),
       accounts: new AccountRegistry(database.db),
       pollIntervalMs: 10,
+      // One job per batch: the pause itself is what is tested (a batch's own fatal failures: below).
+      batchSize: 1,
       fatalPauseMs: 300,
       onTargetPaused: (name, _until, error) => void paused.push(`${name}: ${error}`),
     });

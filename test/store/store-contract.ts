@@ -719,6 +719,16 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(await view.usersInGroup(t, c.id), [u.id, v.id].sort());
       assert.deepEqual(await view.usersInGroup(newTenant(), a.id), []);
 
+      // Many at once, as a batch of provisioning jobs reads them: the same answers as one by one.
+      const users = await view.users(t, [u.id, v.id, 'missing', u.id]);
+      assert.deepEqual([...users.keys()].sort(), [u.id, v.id].sort());
+      assert.deepEqual(users.get(u.id), await view.user(t, u.id));
+      const many = await view.groupsOfUsers(t, [u.id, v.id, outsider.id, 'missing']);
+      assert.deepEqual([...many.keys()], [u.id, v.id, outsider.id, 'missing']);
+      for (const id of [u.id, v.id, outsider.id]) assert.deepEqual(many.get(id), await view.groupsOfUser(t, id));
+      assert.deepEqual(many.get('missing'), []);
+      assert.deepEqual((await view.groupsOfUsers(newTenant(), [u.id])).get(u.id), []);
+
       const all = [u.id, v.id, outsider.id].sort();
       assert.deepEqual(await view.userIds(t, null, 2), all.slice(0, 2));
       assert.deepEqual(await view.userIds(t, all[1] as string, 2), all.slice(2));

@@ -273,6 +273,70 @@ async function contractCases(t: TestContext, h: ContractHarness): Promise<void> 
     assert.ok(!(await target.listManaged()).some((a: ActualAccount) => a.login === login));
   });
 
+  await t.test('readAccounts answers for many logins as readAccount does for each', async () => {
+    const logins = [name('alice'), name('preexisting'), name('nobody'), name('alice')];
+    const many = await target.readAccounts(logins);
+    assert.deepEqual([...many.keys()].sort(), [name('alice'), name('nobody'), name('preexisting')].sort());
+    for (const login of new Set(logins)) assert.deepEqual(many.get(login), await target.readAccount(login), login);
+  });
+
+  await t.test('applyPlans: several accounts at once, each step reported, the state exactly as planned', async () => {
+    const [newcomer, regular, leaver] = [name('batch_new'), name('batch_regular'), name('batch_leaver')];
+    await provision(regular, [role('reader')]);
+    await provision(leaver, [role('reader'), role('writer')]);
+    const actual = await target.readAccounts([newcomer, regular, leaver]);
+    const plans = [
+      { login: newcomer, steps: [{ op: 'ensureRole', role: role('batch') }, { op: 'createLogin', login: newcomer }, { op: 'grant', login: newcomer, role: role('batch') }, { op: 'grant', login: newcomer, role: role('reader') }] },
+      { login: regular, steps: [{ op: 'ensureRole', role: role('batch') }, { op: 'revoke', login: regular, role: role('reader') }, { op: 'grant', login: regular, role: role('batch') }] },
+      { login: leaver, steps: [{ op: 'lock', login: leaver }, { op: 'revoke', login: leaver, role: role('reader') }, { op: 'revoke', login: leaver, role: role('writer') }] },
+    ] satisfies { login: string; steps: Step[] }[];
+    const results = await target.applyPlans(plans.map((p) => ({ ...p, actual: actual.get(p.login)! })));
+    assert.deepEqual(results.map((r) => r.map((x) => [x.step.op, x.outcome])), plans.map((p) => p.steps.map((step) => [step.op, 'applied'])));
+    assert.ok(results.flat().filter((r) => r.step.op !== 'ensureRole').every((r) => r.statements.length > 0), 'every change names its statements');
+    const after = await target.readAccounts([newcomer, regular, leaver]);
+    assert.deepEqual([after.get(newcomer)?.managed, after.get(newcomer)?.canLogin, after.get(newcomer)?.roles], [true, true, [role('batch'), role('reader')]]);
+    assert.deepEqual(after.get(regular)?.roles, [role('batch')]);
+    assert.deepEqual([after.get(leaver)?.canLogin, after.get(leaver)?.roles], [false, []]);
+    const session = await h.connectAs(newcomer).catch(async () => {
+      await h.prepareLogin?.(newcomer);
+      return h.connectAs(newcomer);
+    });
+    assert.equal(await session.alive(), true, 'the new login can log in');
+    await session.close();
+  });
+
+  await t.test('applyPlans: a plan the account changed under fails alone, step by step; the others apply', async () => {
+    const [taken, fine] = [name('batch_taken'), name('batch_fine')];
+    const planned = await target.readAccounts([taken, fine]);
+    // Between reading and applying, someone else creates an account of that name.
+    await h.createUnmanagedAccount(taken);
+    const before = await target.readAccount(taken);
+    const results = await target.applyPlans([
+      { login: taken, actual: planned.get(taken)!, steps: [{ op: 'createLogin', login: taken }, { op: 'grant', login: taken, role: role('reader') }] },
+      { login: fine, actual: planned.get(fine)!, steps: [{ op: 'createLogin', login: fine }, { op: 'grant', login: fine, role: role('reader') }] },
+    ]);
+    assert.equal(results[0]![0]!.outcome, 'failed');
+    assert.equal(results[0]![0]!.disposition, 'conflict', results[0]![0]!.message);
+    assert.deepEqual([results[0]![1]!.outcome, results[0]![1]!.message], ['skipped', 'not run: step 1 failed']);
+    assert.deepEqual(results[1]!.map((r) => r.outcome), ['applied', 'applied']);
+    assert.deepEqual(await target.readAccount(taken), before, 'the unmanaged account is untouched');
+    assert.deepEqual((await target.readAccount(fine)).roles, [role('reader')]);
+  });
+
+  await t.test('applyPlans: a plan that ends sessions ends them', async () => {
+    const login = name('batch_fine');
+    await h.prepareLogin?.(login);
+    const session = await h.connectAs(login);
+    try {
+      const actual = (await target.readAccounts([login])).get(login)!;
+      const results = await target.applyPlans([{ login, actual, steps: [{ op: 'lock', login }, { op: 'endSessions', login }, { op: 'revoke', login, role: role('reader') }] }]);
+      assert.deepEqual(results[0]!.map((r) => r.outcome), ['applied', 'applied', 'applied']);
+      assert.equal(await session.alive(), false);
+    } finally {
+      await session.close();
+    }
+  });
+
   await t.test('listManaged lists only managed accounts', async () => {
     const managed = await target.listManaged();
     const logins = managed.map((a) => a.login);

@@ -69,7 +69,7 @@ test('MariaDB statement text: roles as identifiers, one default role (the per-us
 test('MySQL 8 state: role_edges rows judged like MariaDB roles_mapping rows', () => {
   const grants = { exists: true, locked: false, direct: ['rc$alice'], viaPerUser: ['rolecall_managed', 'reader'], perUserRoleIsDefault: true };
   assert.deepEqual(toActualAccount('alice', grants, 'rolecall_managed', 2), {
-    login: 'alice', exists: true, managed: true, canLogin: true, roles: ['reader'], sessions: 2, grantedVia: { direct: [], perUserRole: ['reader'] },
+    login: 'alice', exists: true, managed: true, canLogin: true, roles: ['reader'], sessions: 2, grantedVia: { direct: [], perUserRole: ['reader'], perUserRoleActive: true },
   });
   assert.deepEqual(toActualAccount('alice', { ...grants, perUserRoleIsDefault: false }, 'rolecall_managed', 0).roles, []);
   assert.equal(toActualAccount('alice', { ...grants, viaPerUser: ['reader'] }, 'rolecall_managed', 0).managed, false);

@@ -66,6 +66,8 @@ export function mysqlSql(flavor: MysqlFlavor) {
     dropRole: (name: string) => sql(`DROP ROLE IF EXISTS ${role(name)}`),
     /** Without a credential CREATE USER accepts an empty password (seen on MariaDB 10.11); authentication is configured outside Rolecall. */
     createUser: (login: string) => sql(`CREATE USER IF NOT EXISTS ${user(login)} ${NO_PASSWORD[flavor]}`),
+    /** Fails (1396) when the account exists: for a batch planned against "absent", which must not adopt an account. */
+    createUserStrict: (login: string) => sql(`CREATE USER ${user(login)} ${NO_PASSWORD[flavor]}`),
     dropUser: (login: string) => sql(`DROP USER IF EXISTS ${user(login)}`),
     grantToRole: (granted: string, grantee: string) => sql(`GRANT ${role(granted)} TO ${role(grantee)}`),
     revokeFromRole: (granted: string, grantee: string) => sql(`REVOKE ${role(granted)} FROM ${role(grantee)}`),

@@ -28,21 +28,21 @@ export interface LoginGrants {
  */
 const QUERIES = {
   mariadb: {
-    user: `SELECT JSON_VALUE(Priv, '$.account_locked') AS locked, JSON_VALUE(Priv, '$.default_role') AS default_role
-             FROM mysql.global_priv WHERE User = ? AND Host = '%'`,
+    users: `SELECT User AS login, JSON_VALUE(Priv, '$.account_locked') AS locked, JSON_VALUE(Priv, '$.default_role') AS default_role
+              FROM mysql.global_priv WHERE Host = '%' AND User IN (?)`,
     grants: `SELECT User AS grantee, Role AS role FROM mysql.roles_mapping
-              WHERE Admin_option = 'N' AND ((User = ? AND Host = '%') OR (User = ? AND Host = ''))`,
+              WHERE Admin_option = 'N' AND ((Host = '%' AND User IN (?)) OR (Host = '' AND User IN (?)))`,
     claims: `SELECT User AS grantee FROM mysql.roles_mapping WHERE Admin_option = 'N' AND Host = '' AND Role = ?`,
     // The base table, not the mysql.user view: comparing the view's column with a parameter mixes collations (error 1267).
     roles: `SELECT User AS name FROM mysql.global_priv WHERE Host = '' AND JSON_EXTRACT(Priv, '$.is_role') = true AND User IN (?)`,
   },
   mysql: {
-    user: `SELECT account_locked AS locked,
-                  (SELECT DEFAULT_ROLE_USER FROM mysql.default_roles d
-                    WHERE d.USER = u.User AND d.HOST = u.Host AND d.DEFAULT_ROLE_USER = ? AND d.DEFAULT_ROLE_HOST = '%') AS default_role
-             FROM mysql.user u WHERE User = ? AND Host = '%'`,
+    users: `SELECT u.User AS login, u.account_locked AS locked,
+                   (SELECT d.DEFAULT_ROLE_USER FROM mysql.default_roles d
+                     WHERE d.USER = u.User AND d.HOST = u.Host AND d.DEFAULT_ROLE_USER = CONCAT('${PER_USER_ROLE_PREFIX}', u.User) AND d.DEFAULT_ROLE_HOST = '%') AS default_role
+              FROM mysql.user u WHERE u.Host = '%' AND u.User IN (?)`,
     grants: `SELECT TO_USER AS grantee, FROM_USER AS role FROM mysql.role_edges
-              WHERE WITH_ADMIN_OPTION = 'N' AND FROM_HOST = '%' AND TO_HOST = '%' AND TO_USER IN (?, ?)`,
+              WHERE WITH_ADMIN_OPTION = 'N' AND FROM_HOST = '%' AND TO_HOST = '%' AND (TO_USER IN (?) OR TO_USER IN (?))`,
     claims: `SELECT TO_USER AS grantee FROM mysql.role_edges WHERE WITH_ADMIN_OPTION = 'N' AND FROM_HOST = '%' AND TO_HOST = '%' AND FROM_USER = ?`,
     roles: `SELECT User AS name FROM mysql.user WHERE Host = '%' AND User IN (?)`,
   },
@@ -50,24 +50,58 @@ const QUERIES = {
 
 const isTrue = (value: unknown) => value === true || value === 1 || value === '1' || value === 'true' || value === 'Y';
 
+/** Logins per round of state queries: each is bound twice (login and per-user role). */
+const LOGINS_PER_READ = 500;
+
 export async function readGrants(db: MysqlQueryable, flavor: MysqlFlavor, login: string): Promise<LoginGrants> {
+  return (await readGrantsOf(db, flavor, [login])).get(login)!;
+}
+
+/** readGrants() for many logins in two queries per 500; every login asked for is in the map. */
+export async function readGrantsOf(db: MysqlQueryable, flavor: MysqlFlavor, logins: string[]): Promise<Map<string, LoginGrants>> {
   const q = QUERIES[flavor];
-  const perUser = perUserRole(login);
-  const users = await rowsOf<{ locked: unknown; default_role: string | null }>(db, q.user, flavor === 'mariadb' ? [login] : [perUser, login]);
-  const grants = await rowsOf<{ grantee: string; role: string }>(db, q.grants, [login, perUser]);
-  const user = users[0];
-  return {
-    exists: user !== undefined,
-    locked: user !== undefined && isTrue(user.locked),
-    direct: grants.filter((g) => g.grantee === login).map((g) => g.role),
-    viaPerUser: grants.filter((g) => g.grantee === perUser).map((g) => g.role),
-    perUserRoleIsDefault: user?.default_role === perUser,
-  };
+  const out = new Map<string, LoginGrants>();
+  const unique = [...new Set(logins)];
+  for (let i = 0; i < unique.length; i += LOGINS_PER_READ) {
+    const part = unique.slice(i, i + LOGINS_PER_READ);
+    // mysql2 expands each array into a bound list: IN ('a', 'b').
+    const users = await rowsOf<{ login: string; locked: unknown; default_role: string | null }>(db, q.users, [part]);
+    const grants = await rowsOf<{ grantee: string; role: string }>(db, q.grants, [part, part.map(perUserRole)]);
+    const userOf = new Map(users.map((u) => [u.login, u]));
+    const rolesOf = new Map<string, string[]>();
+    for (const g of grants) rolesOf.set(g.grantee, [...(rolesOf.get(g.grantee) ?? []), g.role]);
+    for (const login of part) {
+      const user = userOf.get(login);
+      const perUser = perUserRole(login);
+      out.set(login, {
+        exists: user !== undefined,
+        locked: user !== undefined && isTrue(user.locked),
+        direct: rolesOf.get(login) ?? [],
+        viaPerUser: rolesOf.get(perUser) ?? [],
+        perUserRoleIsDefault: user?.default_role === perUser,
+      });
+    }
+  }
+  return out;
 }
 
 export async function countSessions(db: MysqlQueryable, login: string): Promise<number> {
-  const rows = await rowsOf<{ n: number | string }>(db, 'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()', [login]);
-  return Number(rows[0]?.n ?? 0);
+  return (await countSessionsOf(db, [login])).get(login) ?? 0;
+}
+
+/** Open sessions per login (logins without any are absent from the map). */
+export async function countSessionsOf(db: MysqlQueryable, logins: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const unique = [...new Set(logins)];
+  for (let i = 0; i < unique.length; i += LOGINS_PER_READ) {
+    const rows = await rowsOf<{ login: string; n: number | string }>(
+      db,
+      'SELECT USER AS login, COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER IN (?) AND ID <> CONNECTION_ID() GROUP BY USER',
+      [unique.slice(i, i + LOGINS_PER_READ)],
+    );
+    for (const row of rows) out.set(row.login, Number(row.n));
+  }
+  return out;
 }
 
 /** Connection ids of a login's sessions (needs PROCESS to see other users' threads). */
@@ -98,12 +132,12 @@ export async function readExistingRoles(db: MysqlQueryable, flavor: MysqlFlavor,
 export function toActualAccount(login: string, grants: LoginGrants, marker: string, sessions: number): ActualAccount {
   const perUser = perUserRole(login);
   if (!grants.exists) return { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 };
-  const active = grants.perUserRoleIsDefault && grants.direct.includes(perUser) ? grants.viaPerUser : [];
+  const perUserRoleActive = grants.perUserRoleIsDefault && grants.direct.includes(perUser);
   const mapped = (list: string[]) => list.filter((r) => r !== marker && r !== perUser).sort();
-  const roles = mapped([...new Set([...active, ...grants.direct])]);
+  const roles = mapped([...new Set([...(perUserRoleActive ? grants.viaPerUser : []), ...grants.direct])]);
   return {
     login, exists: true, managed: grants.viaPerUser.includes(marker), canLogin: !grants.locked, roles, sessions,
-    grantedVia: { direct: mapped(grants.direct), perUserRole: mapped(grants.viaPerUser) },
+    grantedVia: { direct: mapped(grants.direct), perUserRole: mapped(grants.viaPerUser), perUserRoleActive },
   };
 }
 

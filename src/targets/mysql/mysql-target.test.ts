@@ -13,9 +13,9 @@ test('a dry-run REVOKE names where the grant actually sits, as apply() revokes i
     const step = { op: 'revoke', login: 'ada', role: 'writer' } as const;
     const setDefault = "SET DEFAULT ROLE `rc$ada` FOR 'ada'@'%'";
     assert.deepEqual(target.statements(step), ['REVOKE `writer` FROM `rc$ada`', setDefault], 'no state read: the usual place');
-    assert.deepEqual(target.statements(step, account({ direct: ['writer'], perUserRole: ['reader'] })), ["REVOKE `writer` FROM 'ada'@'%'", setDefault]);
-    assert.deepEqual(target.statements(step, account({ direct: ['writer'], perUserRole: ['writer'] })), ['REVOKE `writer` FROM `rc$ada`', "REVOKE `writer` FROM 'ada'@'%'", setDefault]);
-    assert.deepEqual(target.statements(step, account({ direct: [], perUserRole: ['reader'] })), [], 'not held: apply skips it');
+    assert.deepEqual(target.statements(step, account({ direct: ['writer'], perUserRole: ['reader'], perUserRoleActive: true })), ["REVOKE `writer` FROM 'ada'@'%'", setDefault]);
+    assert.deepEqual(target.statements(step, account({ direct: ['writer'], perUserRole: ['writer'], perUserRoleActive: true })), ['REVOKE `writer` FROM `rc$ada`', "REVOKE `writer` FROM 'ada'@'%'", setDefault]);
+    assert.deepEqual(target.statements(step, account({ direct: [], perUserRole: ['reader'], perUserRoleActive: true })), [], 'not held: apply skips it');
   } finally {
     await target.close();
   }

@@ -1,7 +1,8 @@
 import mysql from 'mysql2';
 import type { Pool } from 'mysql2/promise';
 import { RolecallError, type Disposition } from '../../domain/errors.ts';
-import type { ActualAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
+import { executePlan } from '../../provisioning/execute-plan.ts';
+import type { ActualAccount, PlannedAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
 import { shortName } from '../short-name.ts';
 import { renderStatement, type SqlStatement } from '../sql-statement.ts';
 import { pollUntilGone, runStep, type StepReport } from '../step-runner.ts';
@@ -9,9 +10,11 @@ import { account, maxLoginChars, mysqlSql, PER_USER_ROLE_PREFIX, perUserRole, st
 import {
   countOtherHostAccounts,
   countSessions,
+  countSessionsOf,
   readClaimedLogins,
   readExistingRoles,
   readGrants,
+  readGrantsOf,
   readProvisionerPrivileges,
   sessionIds,
   toActualAccount,
@@ -28,6 +31,9 @@ export interface MysqlTargetOptions {
   /** Role granted to every per-user role: the claim that Rolecall manages the login. */
   markerRole?: string;
 }
+
+/** Steps applyPlans sends together (one round trip per account): no session handling, no drop. */
+const BATCHABLE: ReadonlySet<Step['op']> = new Set(['ensureRole', 'createLogin', 'grant', 'revoke', 'lock', 'unlock']);
 
 /** How long endSessions waits for killed threads to leave the process list. */
 const SESSION_DEADLINE_MS = 5000;
@@ -75,6 +81,8 @@ export class MysqlTarget implements Target {
   readonly markerRole: string;
   readonly #sql: MysqlStatements;
   readonly #pool: Pool;
+  /** Connections that accept several statements per query, for applyPlans only. */
+  readonly #batchPool: Pool;
   readonly #db: MysqlQueryable;
 
   constructor(name: string, options: MysqlTargetOptions) {
@@ -85,15 +93,8 @@ export class MysqlTarget implements Target {
     this.#sql = mysqlSql(options.flavor);
     // These engines count name limits in characters, not bytes; the capability carries that number.
     this.capabilities = { sessions: true, maxLoginBytes: maxLoginChars(options.flavor) };
-    const core = mysql.createPool({ uri: options.url, connectionLimit: 4, connectTimeout: 10_000 });
-    // String literals are escaped with backslashes (mysql2 escape): a session in NO_BACKSLASH_ESCAPES
-    // would read them differently, so every connection leaves that mode before it is used.
-    core.on('connection', (connection) => {
-      connection.query("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')", (error) => {
-        if (error) connection.destroy();
-      });
-    });
-    this.#pool = core.promise();
+    this.#pool = openPool(options.url, { connectionLimit: 4 });
+    this.#batchPool = openPool(options.url, { connectionLimit: 2, multipleStatements: true });
     this.#db = this.#pool;
   }
 
@@ -108,18 +109,110 @@ export class MysqlTarget implements Target {
   }
 
   async readAccount(login: string): Promise<ActualAccount> {
-    const grants = await readGrants(this.#db, this.kind, login);
-    return toActualAccount(login, grants, this.markerRole, grants.exists ? await countSessions(this.#db, login) : 0);
+    return (await this.readAccounts([login])).get(login)!;
+  }
+
+  async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
+    const grants = await readGrantsOf(this.#db, this.kind, logins);
+    const existing = [...grants].filter(([, g]) => g.exists).map(([login]) => login);
+    const sessions = existing.length > 0 ? await countSessionsOf(this.#db, existing) : new Map<string, number>();
+    return new Map([...grants].map(([login, g]) => [login, toActualAccount(login, g, this.markerRole, sessions.get(login) ?? 0)]));
   }
 
   async listManaged(): Promise<ActualAccount[]> {
     const logins = (await readClaimedLogins(this.#db, this.kind, this.markerRole)).sort();
-    const accounts: ActualAccount[] = [];
-    for (const login of logins) {
-      const actual = await this.readAccount(login);
-      if (actual.exists) accounts.push(actual);
+    const accounts = await this.readAccounts(logins);
+    return logins.map((login) => accounts.get(login)!).filter((actual) => actual.exists);
+  }
+
+  /**
+   * Plans made only of role and login steps are sent with one multi-statement query each (the
+   * server's account DDL, not the round trips, is what costs here; see targets.md), with the
+   * statements apply() would send, planned against the state just read: roles created once for
+   * the whole batch, the default role set once per account instead of after every grant, and a
+   * new login's CREATE USER first and without IF NOT EXISTS, so an account that appeared
+   * meanwhile stops the plan before anything is claimed. (The statements of one query run
+   * together on the server, so the claim-first order apply() keeps against a crash between its
+   * round trips is not needed here.) Account statements are not transactional: a plan whose
+   * query fails runs again step by step through apply(), whose statements are idempotent and
+   * which re-reads the account first. Plans that end sessions or drop a login always run step
+   * by step.
+   */
+  async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    const results: (StepResult[] | undefined)[] = plans.map(() => undefined);
+    const texts = plans.map((plan) => this.#batchStatements(plan));
+    const roles = await this.#ensureRoles(plans.flatMap((plan, i) => (texts[i] ? plan.steps.flatMap((step) => (step.op === 'ensureRole' ? [step.role] : [])) : [])))
+      .catch(() => new Map<string, StepResult>());
+    for (const [i, plan] of plans.entries()) {
+      const statements = texts[i];
+      if (!statements || !plan.steps.every((step) => step.op !== 'ensureRole' || roles.get(step.role)?.outcome === 'applied')) continue;
+      const flat = statements.flat();
+      const started = performance.now();
+      try {
+        if (flat.length > 0) await this.#batchPool.query(flat.join(';\n'));
+      } catch {
+        continue;
+      }
+      const each = (performance.now() - started) / Math.max(1, flat.length);
+      results[i] = plan.steps.map((step, j): StepResult =>
+        step.op === 'ensureRole'
+          ? { ...roles.get(step.role)!, step }
+          : { step, outcome: 'applied', statements: statements[j]!, durationMs: Math.round(each * statements[j]!.length * 1000) / 1000 });
     }
-    return accounts;
+    for (const [i, plan] of plans.entries()) results[i] ??= await executePlan(this, plan.steps);
+    return results as StepResult[][];
+  }
+
+  /** Each role once: looked up together, the missing ones created through apply(); results by name. */
+  async #ensureRoles(roles: string[]): Promise<Map<string, StepResult>> {
+    const unique = [...new Set(roles)];
+    const out = new Map<string, StepResult>();
+    if (unique.length === 0) return out;
+    const existing = new Set(await readExistingRoles(this.#db, this.kind, unique));
+    for (const role of unique) {
+      out.set(role, existing.has(role)
+        ? { step: { op: 'ensureRole', role }, outcome: 'applied', statements: [], durationMs: 0, message: 'role already existed' }
+        : await this.apply({ op: 'ensureRole', role }));
+    }
+    return out;
+  }
+
+  /**
+   * Per step, the statements of a batched plan; undefined when the plan must run step by step:
+   * a step other than role and login changes, one of Rolecall's own roles, an existing account
+   * whose per-user role is not in effect (apply() repairs that), or a name the server refuses.
+   */
+  #batchStatements(plan: PlannedAccount): string[][] | undefined {
+    const { login, actual, steps } = plan;
+    if (!steps.every((step) => BATCHABLE.has(step.op))) return undefined;
+    if (steps.some((step) => 'role' in step && (step.role === this.markerRole || step.role.startsWith(PER_USER_ROLE_PREFIX)))) return undefined;
+    if (actual.exists && !actual.grantedVia?.perUserRoleActive) return undefined;
+    const s = this.#sql;
+    try {
+      const perStep = steps.map((step): SqlStatement[] => {
+        switch (step.op) {
+          case 'ensureRole':
+            return [];
+          case 'createLogin': {
+            // The account first, strictly: one that appeared since the read must stop the plan BEFORE
+            // the claim exists, or apply() would take the claim for Rolecall's and adopt the account.
+            const perUser = perUserRole(step.login);
+            return [s.createUserStrict(step.login), s.createRole(perUser), s.grantToRole(this.markerRole, perUser), s.grantToUser(perUser, step.login)];
+          }
+          case 'grant':
+          case 'revoke':
+            return this.#plan(step, actual).filter((st) => st.text !== s.setDefaultRole(step.login).text);
+          default:
+            return this.#plan(step, actual);
+        }
+      });
+      // The default role once, after the account's last role change (it only names the per-user role).
+      const last = steps.findLastIndex((step) => step.op === 'createLogin' || step.op === 'grant' || step.op === 'revoke');
+      if (last >= 0) perStep[last]!.push(s.setDefaultRole(login));
+      return perStep.map((list) => list.map((st) => st.text));
+    } catch {
+      return undefined;
+    }
   }
 
   existingRoles(roles: string[]): Promise<string[]> {
@@ -301,8 +394,22 @@ export class MysqlTarget implements Target {
   }
 
   async close(): Promise<void> {
-    await this.#pool.end();
+    await Promise.all([this.#pool.end(), this.#batchPool.end()]);
   }
+}
+
+/**
+ * String literals are escaped with backslashes (mysql2 escape): a session in NO_BACKSLASH_ESCAPES
+ * would read them differently, so every connection leaves that mode before it is used.
+ */
+function openPool(url: string, options: { connectionLimit: number; multipleStatements?: boolean }): Pool {
+  const core = mysql.createPool({ uri: url, connectTimeout: 10_000, ...options });
+  core.on('connection', (connection) => {
+    connection.query("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')", (error) => {
+      if (error) connection.destroy();
+    });
+  });
+  return core.promise();
 }
 
 /**

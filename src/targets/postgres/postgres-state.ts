@@ -27,8 +27,10 @@ const ACCOUNT_SELECT = `
                   WHERE m.member = r.oid AND g.rolname = $1) AS managed,
          COALESCE((SELECT array_agg(g.rolname::text) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                     WHERE m.member = r.oid AND g.rolname <> $1), '{}') AS roles,
-         (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = r.rolname)::int AS sessions
-    FROM pg_roles r`;
+         COALESCE(s.n, 0)::int AS sessions
+    FROM pg_roles r
+    -- pg_stat_activity is read once per query, not once per role.
+    LEFT JOIN (SELECT usename, count(*) AS n FROM pg_stat_activity GROUP BY usename) s ON s.usename = r.rolname`;
 
 const toAccount = (row: AccountRow): ActualAccount => ({
   login: row.login,
@@ -41,9 +43,12 @@ const toAccount = (row: AccountRow): ActualAccount => ({
 
 const absentAccount = (login: string): ActualAccount => ({ login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 });
 
-export async function readAccount(db: PgQueryable, marker: string, login: string): Promise<ActualAccount> {
-  const { rows } = await db.query<AccountRow>(`${ACCOUNT_SELECT} WHERE r.rolname = $2`, [marker, login]);
-  return rows[0] ? toAccount(rows[0]) : absentAccount(login);
+/** The accounts of these logins in one query; every login asked for is in the map (absent ones as such). */
+export async function readAccounts(db: PgQueryable, marker: string, logins: string[]): Promise<Map<string, ActualAccount>> {
+  const unique = [...new Set(logins)];
+  const { rows } = await db.query<AccountRow>(`${ACCOUNT_SELECT} WHERE r.rolname = ANY($2::text[])`, [marker, unique]);
+  const found = new Map(rows.map((row) => [row.login, toAccount(row)]));
+  return new Map(unique.map((login) => [login, found.get(login) ?? absentAccount(login)]));
 }
 
 /** Every role that is a direct member of the marker role (locked ones included). */

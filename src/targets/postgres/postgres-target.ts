@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { RolecallError, type Disposition } from '../../domain/errors.ts';
-import type { ActualAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
+import { executePlan } from '../../provisioning/execute-plan.ts';
+import type { ActualAccount, PlannedAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
 import { shortName } from '../short-name.ts';
 import { renderStatement, type SqlStatement } from '../sql-statement.ts';
 import { pollUntilGone, runStep, type StepReport } from '../step-runner.ts';
@@ -8,7 +9,7 @@ import { inDatabase, inEveryDatabase, POSTGRES_MAX_IDENTIFIER_BYTES, postgresSql
 import {
   countSessions,
   databaseExists,
-  readAccount,
+  readAccounts,
   readConnectableDatabases,
   readExistingRoles,
   readManagedAccounts,
@@ -26,6 +27,9 @@ export interface PostgresTargetOptions {
   /** NOLOGIN role that receives objects owned by dropped logins (never an admin: functions would run with its rights). */
   graveyardRole?: string;
 }
+
+/** Steps applyPlans runs together in one transaction: no session handling, no drop. */
+const BATCHABLE: ReadonlySet<Step['op']> = new Set(['ensureRole', 'createLogin', 'grant', 'revoke', 'lock', 'unlock']);
 
 /** How long endSessions waits for terminated backends to leave pg_stat_activity. */
 const SESSION_DEADLINE_MS = 5000;
@@ -93,8 +97,84 @@ export class PostgresTarget implements Target {
     return shortName(raw, (name) => Buffer.byteLength(name, 'utf8') <= POSTGRES_MAX_IDENTIFIER_BYTES, (c) => c !== '\u0000');
   }
 
-  readAccount(login: string): Promise<ActualAccount> {
-    return readAccount(this.#db, this.markerRole, login);
+  async readAccount(login: string): Promise<ActualAccount> {
+    return (await this.readAccounts([login])).get(login)!;
+  }
+
+  readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
+    return readAccounts(this.#db, this.markerRole, logins);
+  }
+
+  /**
+   * Plans made only of role and login steps run together: their roles first (looked up in one
+   * query, created one by one through apply(), so parallel jobs never race inside a
+   * transaction), then every other statement of every plan as ONE multi-statement query, which
+   * PostgreSQL runs as one transaction. The statements are exactly those apply() would send,
+   * planned against the state just read. If that transaction fails (an account changed
+   * meanwhile, a role vanished) nothing of it was applied, and each of its plans runs step by
+   * step with apply()'s own checks. Plans that end sessions or drop a login always do.
+   */
+  async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    const results: (StepResult[] | undefined)[] = plans.map(() => undefined);
+    // Per plan and step, the statements to send; undefined for a plan that runs step by step.
+    const texts = plans.map((plan) => this.#batchStatements(plan.steps));
+    // An unreachable server leaves no role known: every plan then fails step by step, with the reason.
+    const roles = await this.#ensureRoles(plans.flatMap((plan, i) => (texts[i] ? plan.steps.flatMap((step) => (step.op === 'ensureRole' ? [step.role] : [])) : [])))
+      .catch(() => new Map<string, StepResult>());
+    const together = plans.flatMap((plan, i) => (texts[i] && plan.steps.every((step) => step.op !== 'ensureRole' || roles.get(step.role)?.outcome === 'applied') ? [i] : []));
+    const statements = together.map((i) => texts[i]!);
+    const ms = await this.#inOneTransaction(statements.flat(2));
+    if (ms !== undefined) {
+      const each = ms / Math.max(1, statements.flat(2).length);
+      together.forEach((i, k) => {
+        results[i] = plans[i]!.steps.map((step, j): StepResult => {
+          if (step.op === 'ensureRole') return { ...roles.get(step.role)!, step };
+          const sent = statements[k]![j]!;
+          return { step, outcome: 'applied', statements: sent, durationMs: Math.round(each * sent.length * 1000) / 1000 };
+        });
+      });
+    }
+    for (const [i, plan] of plans.entries()) results[i] ??= await executePlan(this, plan.steps);
+    return results as StepResult[][];
+  }
+
+  /** The statements of each step when every step can run in a batch (no bound values, no sessions, no drop). */
+  #batchStatements(steps: Step[]): string[][] | undefined {
+    if (!steps.every((step) => BATCHABLE.has(step.op))) return undefined;
+    // Granting or revoking Rolecall's own roles is refused by apply(), with its reason.
+    if (steps.some((step) => 'role' in step && step.op !== 'ensureRole' && (step.role === this.markerRole || step.role === this.graveyardRole))) return undefined;
+    try {
+      const planned = steps.map((step) => (step.op === 'ensureRole' ? [] : this.#plan(step)));
+      return planned.every((list) => list.every((statement) => statement.values.length === 0)) ? planned.map((list) => list.map((st) => st.text)) : undefined;
+    } catch {
+      // A name the target refuses (too long): apply() reports it as that step's failure.
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs statements (none with bound values) as one simple-protocol query: one round trip, one
+   * implicit transaction that PostgreSQL rolls back whole on any error, leaving the connection
+   * clean. Returns how long it took, or undefined when it failed.
+   */
+  async #inOneTransaction(statements: string[]): Promise<number | undefined> {
+    if (statements.length === 0) return 0;
+    const started = performance.now();
+    try {
+      await this.#db.query(statements.join(';\n'));
+      return performance.now() - started;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Each role once, through apply()'s ensureRole (cached lookups, duplicate-safe), its result by name. */
+  async #ensureRoles(roles: string[]): Promise<Map<string, StepResult>> {
+    const out = new Map<string, StepResult>();
+    const unknown = [...new Set(roles)].filter((role) => !this.#knownRoles.has(role));
+    if (unknown.length > 0) for (const role of await readExistingRoles(this.#db, unknown)) this.#knownRoles.add(role);
+    for (const role of new Set(roles)) out.set(role, await this.apply({ op: 'ensureRole', role }));
+    return out;
   }
 
   listManaged(): Promise<ActualAccount[]> {

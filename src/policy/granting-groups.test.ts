@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Policy } from '../policy/policy.ts';
+import type { Policy } from './policy.ts';
 import type { DirectoryGroup } from '../provisioning/directory-view.ts';
 import { grantingGroups } from './granting-groups.ts';
 

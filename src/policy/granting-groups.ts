@@ -1,5 +1,5 @@
-import { selects } from '../policy/desired-state.ts';
-import type { Policy } from '../policy/policy.ts';
+import { selects } from './desired-state.ts';
+import type { Policy } from './policy.ts';
 import type { DirectoryGroup } from '../provisioning/directory-view.ts';
 
 /**
