@@ -1,9 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database, SqlDialect } from '../directory/database.ts';
 import { QueryTemplate } from '../directory/query-template.ts';
-import { canonicalJson } from './canonical-json.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
-import { stripSecrets } from './redact.ts';
+import { secretFreeJson } from './redact.ts';
 
 export const AUDIT_EVENT_TYPES = [
   'scim.request',
@@ -102,9 +101,10 @@ export interface AuditLogOptions {
 
 const MAX_PAGE = 10_000;
 
-const CSV_COLUMNS = ['seq', 'at', 'type', 'tenant_id', 'request_id', 'actor', 'user_id', 'group_id', 'target', 'payload', 'prev_hash', 'hash'] as const;
+/** The stored columns of an event, in the order exports write them. */
+const EVENT_COLUMNS = ['seq', 'at', 'type', 'tenant_id', 'request_id', 'actor', 'user_id', 'group_id', 'target', 'payload', 'prev_hash', 'hash'] as const;
 
-type Row = Record<(typeof CSV_COLUMNS)[number], unknown>;
+type Row = Record<(typeof EVENT_COLUMNS)[number], unknown>;
 
 /** The stored columns an event's hash covers besides seq, at, payload and prev_hash. */
 function subjectOf(row: Row): AuditSubject {
@@ -136,6 +136,12 @@ function isoTime(text: string, name: string): string {
   return new Date(ms).toISOString();
 }
 
+/**
+ * Rows per INSERT of chained events, largest first: a batch is written as a few statements of
+ * these sizes, each compiled once (12 columns x 100 rows stays far under both stores' limits).
+ */
+const INSERT_SIZES = [100, 10, 1] as const;
+
 /** Pending events chained per transaction at most, so a backlog is sealed in bounded steps. */
 const SEAL_BATCH = 2000;
 
@@ -152,7 +158,7 @@ interface ChainedRow {
 function prepare(input: AuditEventInput): { subject: AuditSubject; payload: string } {
   if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
   return {
-    payload: canonicalJson(stripSecrets(input.payload ?? {}) as Record<string, unknown>),
+    payload: secretFreeJson(input.payload ?? {}),
     subject: {
       type: input.type,
       tenantId: input.tenantId ?? null,
@@ -202,6 +208,7 @@ export class AuditLog {
   private readonly clock: () => Date;
   private readonly batchSize: number;
   private readonly retentionDays: number | undefined;
+  private readonly insertTemplates = new Map<number, QueryTemplate<unknown[]>>();
   /** record() runs once per audited change: its insert is compiled once (see QueryTemplate). */
   private readonly insertPending: QueryTemplate<[string, string, string | null, string | null, string, string | null, string | null, string | null, string]>;
 
@@ -225,17 +232,21 @@ export class AuditLog {
    * must be READ COMMITTED (the default): the locked head is then re-read at its newest version.
    */
   async append(executor: Kysely<any>, input: AuditEventInput): Promise<AuditEvent> {
-    const [event] = await this.appendMany(executor, [input]);
-    return event!;
+    const [row] = await this.appendRows(executor, [input]);
+    return { ...row!.subject, seq: row!.seq, at: row!.at, payload: JSON.parse(row!.payload) as Record<string, unknown>, prevHash: row!.prevHash, hash: row!.hash };
   }
 
   /**
-   * Appends several events in order under one head lock, with one multi-row INSERT: the
-   * chain is the same as appending them one by one, at a fraction of the statements.
+   * Appends several events in order under one head lock, with multi-row INSERTs: the chain is
+   * the same as appending them one by one, at a fraction of the statements. Returns how many.
    */
-  async appendMany(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<AuditEvent[]> {
+  async appendMany(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<number> {
+    return (await this.appendRows(executor, inputs)).length;
+  }
+
+  private async appendRows(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<ChainedRow[]> {
     if (inputs.length === 0) return [];
-    if (!executor.isTransaction) return executor.transaction().execute((tx) => this.appendMany(tx, inputs));
+    if (!executor.isTransaction) return executor.transaction().execute((tx) => this.appendRows(tx, inputs));
     // Everything that does not need the head is prepared before taking the lock.
     const prepared = inputs.map(prepare);
     const head = await this.lockHead(executor);
@@ -244,7 +255,7 @@ export class AuditLog {
     const at = this.clock().toISOString();
     const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
     await this.insertChained(executor, rows);
-    return rows.map((r) => ({ ...r.subject, seq: r.seq, at: r.at, payload: JSON.parse(r.payload) as Record<string, unknown>, prevHash: r.prevHash, hash: r.hash }));
+    return rows;
   }
 
   /**
@@ -298,28 +309,29 @@ export class AuditLog {
   /** Inserts chained rows and moves the head to the last of them (under the head lock). */
   private async insertChained(tx: Kysely<any>, rows: ChainedRow[]): Promise<void> {
     if (rows.length === 0) return;
-    // SQLite allows 32,766 bound parameters per statement; 12 columns a row.
-    for (let i = 0; i < rows.length; i += 2000) {
-      await tx
-        .insertInto('audit_events')
-        .values(rows.slice(i, i + 2000).map((r) => ({
-          seq: r.seq,
-          at: r.at,
-          type: r.subject.type,
-          tenant_id: r.subject.tenantId,
-          request_id: r.subject.requestId,
-          actor: r.subject.actor,
-          user_id: r.subject.userId,
-          group_id: r.subject.groupId,
-          target: r.subject.target,
-          payload: r.payload,
-          prev_hash: r.prevHash,
-          hash: r.hash,
-        })))
-        .execute();
+    for (let i = 0; i < rows.length; ) {
+      const size = INSERT_SIZES.find((n) => n <= rows.length - i)!;
+      const values = rows.slice(i, i + size).flatMap((r) => [
+        r.seq, r.at, r.subject.type, r.subject.tenantId, r.subject.requestId, r.subject.actor,
+        r.subject.userId, r.subject.groupId, r.subject.target, r.payload, r.prevHash, r.hash,
+      ]);
+      await this.insertEvents(size).execute(tx, ...values);
+      i += size;
     }
     const last = rows[rows.length - 1]!;
     await tx.updateTable('audit_head').set({ last_seq: last.seq, last_hash: last.hash }).where('id', '=', 1).execute();
+  }
+
+  /** The INSERT of `size` events, compiled once per size (see INSERT_SIZES). */
+  private insertEvents(size: number): QueryTemplate<unknown[]> {
+    let template = this.insertTemplates.get(size);
+    if (!template) {
+      template = new QueryTemplate(this.db, size * EVENT_COLUMNS.length, (db, ...values) =>
+        db.insertInto('audit_events').values(Array.from({ length: size }, (_, r) =>
+          Object.fromEntries(EVENT_COLUMNS.map((column, c) => [column, values[r * EVENT_COLUMNS.length + c]])))));
+      this.insertTemplates.set(size, template);
+    }
+    return template;
   }
 
   /** The current chain head; publishing it elsewhere (ticket, WORM bucket) anchors the whole chain. */
@@ -344,9 +356,9 @@ export class AuditLog {
 
   /** Streams every matching event as RFC 4180 CSV (header first; payload as its JSON text). */
   async exportCsv(filter: Omit<AuditQuery, 'limit'>, write: (chunk: string) => void | Promise<void>): Promise<number> {
-    await write(`${CSV_COLUMNS.join(',')}\r\n`);
+    await write(`${EVENT_COLUMNS.join(',')}\r\n`);
     return this.exportBatches(filter, write, (rows) =>
-      rows.map((row) => `${CSV_COLUMNS.map((column) => csvField(column === 'seq' ? Number(row.seq) : row[column])).join(',')}\r\n`).join(''),
+      rows.map((row) => `${EVENT_COLUMNS.map((column) => csvField(column === 'seq' ? Number(row.seq) : row[column])).join(',')}\r\n`).join(''),
     );
   }
 

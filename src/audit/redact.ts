@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, type OmitMember } from './canonical-json.ts';
 
 /**
  * Keys whose values are secrets: `password` (any case, also URN-qualified such as
@@ -14,22 +14,15 @@ function isSecretPath(path: unknown): boolean {
   return typeof path === 'string' && SECRET_KEY.test(path.trim());
 }
 
+/** A secret member: one named like a secret, or the `value` of a PATCH operation whose `path` names one. */
+const secretMember: OmitMember = (key, holder) => SECRET_KEY.test(key) || (key === 'value' && isSecretPath(holder.path));
+
 /**
- * A deep copy without secret members (and without the `value` of a PATCH operation whose
- * `path` names a secret). Also applied to every stored audit payload as a last line of defence.
+ * Canonical JSON without secret members at any depth. Applied to every stored audit payload
+ * as a last line of defence, and to request bodies before they are digested.
  */
-export function stripSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripSecrets);
-  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
-  const record = value as Record<string, unknown>;
-  const dropValue = isSecretPath(record.path);
-  const out: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(record)) {
-    if (SECRET_KEY.test(key)) continue;
-    if (dropValue && key === 'value') continue;
-    out[key] = stripSecrets(member);
-  }
-  return out;
+export function secretFreeJson(value: unknown): string {
+  return canonicalJson(value, secretMember);
 }
 
 /**
@@ -47,7 +40,7 @@ export function digestBody(body: unknown): string {
       parsed = body;
     }
   }
-  return createHash('sha256').update(canonicalJson(stripSecrets(parsed))).digest('hex');
+  return createHash('sha256').update(secretFreeJson(parsed)).digest('hex');
 }
 
 /** A quoted SQL literal: '...' with '' or backslash escapes, optionally E'' / N'' prefixed, or $tag$...$tag$. */

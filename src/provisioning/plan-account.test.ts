@@ -63,6 +63,18 @@ describe('planAccount: present', () => {
     assertConverges(desired('present', ['reader', 'writer']), missing);
   });
 
+  test('roles the target already has need no ensureRole step', () => {
+    assert.deepEqual(planAccount(desired('present', ['reader', 'writer']), missing, MANAGED, new Set(['reader'])).steps, [
+      { op: 'ensureRole', role: 'writer' },
+      { op: 'createLogin', login: 'alice' },
+      { op: 'grant', login: 'alice', role: 'reader' },
+      { op: 'grant', login: 'alice', role: 'writer' },
+    ]);
+    assert.deepEqual(planAccount(desired('present', ['reader']), actual(), MANAGED, new Set(['reader', 'writer'])).steps, [
+      { op: 'grant', login: 'alice', role: 'reader' },
+    ]);
+  });
+
   test('role changes: managed roles no longer desired are revoked before missing ones are granted', () => {
     const have = actual({ roles: ['auditor', 'reader'] });
     assert.deepEqual(steps(desired('present', ['reader', 'writer']), have), [

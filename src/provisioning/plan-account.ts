@@ -11,14 +11,16 @@ export type PlanVerdict = { steps: Step[]; conflict?: string };
  * Diffs desired against actual into the steps that close the gap. Pure and deterministic;
  * planning again against the state the steps produce yields no steps. Only roles listed in
  * `managedRoles` are ever revoked; anything else the account holds is left alone.
+ * `existingRoles`, when the target was asked, are roles that need no ensureRole step; without
+ * it every role to grant is ensured first.
  */
-export function planAccount(desired: DesiredAccount, actual: ActualAccount, managedRoles: string[]): PlanVerdict {
+export function planAccount(desired: DesiredAccount, actual: ActualAccount, managedRoles: string[], existingRoles?: ReadonlySet<string>): PlanVerdict {
   if (actual.exists && !actual.managed) {
     return { steps: [], conflict: `login "${actual.login}" exists on the target but is not managed by Rolecall; left untouched` };
   }
   switch (desired.state) {
     case 'present':
-      return { steps: planPresent(desired, actual, managedRoles) };
+      return { steps: planPresent(desired, actual, managedRoles, existingRoles) };
     case 'locked':
       return { steps: planOffboarding(desired.login, actual, managedRoles, false) };
     case 'absent':
@@ -33,13 +35,13 @@ export function planAccount(desired: DesiredAccount, actual: ActualAccount, mana
  * after a revoke: a MariaDB session keeps a revoked role active, and a PostgreSQL session that
  * ran SET ROLE keeps the role's rights (targets.md), so only a new session sees the change.
  */
-function planPresent(desired: DesiredAccount, actual: ActualAccount, managedRoles: string[]): Step[] {
+function planPresent(desired: DesiredAccount, actual: ActualAccount, managedRoles: string[], existingRoles: ReadonlySet<string> | undefined): Step[] {
   const login = desired.login;
   const held = actual.exists ? actual.roles : [];
   const missing = desired.roles.filter((role) => !held.includes(role));
   const unwanted = sorted(held.filter((role) => managedRoles.includes(role) && !desired.roles.includes(role)));
   return [
-    ...missing.map((role): Step => ({ op: 'ensureRole', role })),
+    ...missing.filter((role) => !existingRoles?.has(role)).map((role): Step => ({ op: 'ensureRole', role })),
     ...(actual.exists ? [] : [{ op: 'createLogin', login } satisfies Step]),
     ...unwanted.map((role): Step => ({ op: 'revoke', login, role })),
     ...(unwanted.length > 0 && actual.sessions > 0 ? [{ op: 'endSessions', login } satisfies Step] : []),

@@ -95,10 +95,16 @@ export async function planPrincipals(sources: PlanSources, policyTarget: PolicyT
     toRead.push(plan);
   }
   if (toRead.length === 0) return plans;
-  const actual = await target.readAccounts(toRead.map((p) => p.desired!.login));
+  // Which of the roles to grant already exist: a plan ensures only the others (and shows only their CREATE ROLE).
+  const wanted = [...new Set(toRead.flatMap((p) => p.desired!.roles))];
+  const [actual, existing] = await Promise.all([
+    target.readAccounts(toRead.map((p) => p.desired!.login)),
+    wanted.length > 0 ? target.existingRoles(wanted) : Promise.resolve([]),
+  ]);
+  const existingRoles = new Set(existing);
   for (const plan of toRead) {
     plan.actual = actual.get(plan.desired!.login)!;
-    const verdict = planAccount(plan.desired!, plan.actual, managed);
+    const verdict = planAccount(plan.desired!, plan.actual, managed, existingRoles);
     plan.steps = verdict.steps;
     if (verdict.conflict !== undefined) plan.conflict = verdict.conflict;
   }

@@ -8,7 +8,7 @@ import { executePlan, planStatements } from './execute-plan.ts';
 import type { FinishState, JobQueue } from './job-queue.ts';
 import { JobRunner } from './job-runner.ts';
 import { mapLimit } from './map-limit.ts';
-import { planPrincipal, planStale, type PlanSources } from './plan-principal.ts';
+import { planPrincipals, planStale, type PlanSources } from './plan-principal.ts';
 import { emitStep, stepEvent, type ProvisioningHooks } from './provisioning-events.ts';
 import type { ActualAccount, DesiredAccount, Step, StepResult, Target } from './target.ts';
 
@@ -62,7 +62,7 @@ export interface ReconcilerOptions {
   view: DirectoryView;
   accounts: AccountRegistry;
   hooks?: ProvisioningHooks;
-  /** Directory users read per page. Default 500. */
+  /** Directory users read, and planned together, per page. Default 500. */
   pageSize?: number;
 }
 
@@ -142,22 +142,20 @@ export class Reconciler {
     try {
       const recorded = (await this.options.accounts.list(policyTarget.name)).filter((a) => a.tenantId === policyTarget.tenant);
       const userIds = filter.user !== undefined ? [filter.user] : await this.allUserIds(policyTarget.tenant, recorded.map((a) => a.userId));
-      const plans = await mapLimit(userIds, policyTarget.concurrency, async (userId) => {
-        try {
-          const plan = await planPrincipal(sources, policyTarget, target, { ...base, userId });
-          if (!plan.desired) return undefined;
+      const result: AccountPlan[] = [];
+      // A page of users at a time, each page planned with one round of bulk reads.
+      for (let i = 0; i < userIds.length; i += this.options.pageSize ?? 500) {
+        const page = userIds.slice(i, i + (this.options.pageSize ?? 500)).map((userId) => ({ ...base, userId }));
+        for (const plan of await planPrincipals(sources, policyTarget, target, page)) {
+          const userId = plan.principal.userId;
+          // A user whose login cannot be rendered is that user's problem, not the target's.
+          if (plan.error) result.push(accountPlan({ ...base, userId, login: '' }, [], target, ['error'], plan.error.message));
+          if (!plan.desired) continue;
           const conflict = plan.conflict === undefined ? undefined : plan.actual?.exists ? 'unmanaged-conflict' : 'login-conflict';
           const findings = driftFindings(plan.steps, { stale: !plan.userExists, ...(conflict ? { conflict } : {}) });
-          return accountPlan({ ...base, userId, login: plan.desired.login, desiredState: plan.desired.state }, plan.steps, target, findings, plan.conflict, plan.actual);
-        } catch (error) {
-          // A user whose login cannot be rendered is that user's problem; anything else is the target's.
-          if (error instanceof RolecallError && error.disposition === 'reject') {
-            return accountPlan({ ...base, userId, login: '' }, [], target, ['error'], error.message);
-          }
-          throw error;
+          result.push(accountPlan({ ...base, userId, login: plan.desired.login, desiredState: plan.desired.state }, plan.steps, target, findings, plan.conflict, plan.actual));
         }
-      });
-      const result = plans.filter((p): p is AccountPlan => p !== undefined);
+      }
       if (filter.user === undefined) result.push(...(await this.planStaleLogins(policy, policyTarget, target, result, recorded.map((a) => a.login))));
       return result;
     } catch (error) {
