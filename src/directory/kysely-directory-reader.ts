@@ -1,13 +1,19 @@
-import { sql, type AliasedRawBuilder, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
+import { sql, type AliasedRawBuilder, type CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { DirectoryReader, GroupRef, ListQuery, ListResult, MemberRef, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import { chunks } from '../domain/chunks.ts';
 import type { DialectSql } from './dialect-sql.ts';
+import type { ReadCache } from './read-cache.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 
 export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisfies Record<ResourceKind, string>;
 
 /** From this offset on, pages are read as ids first (late row lookup). */
 const LATE_LOOKUP_OFFSET = 1000;
+
+/** Names a result (kind, tenant, filter) by its COUNT query's text and values. */
+function resultKey(kind: ResourceKind, compiled: CompiledQuery): string {
+  return `${kind}\u0000${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
+}
 
 export interface ResourceRow {
   tenant_id: string;
@@ -32,6 +38,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
     protected readonly d: DialectSql,
     /** Inside a write on PostgreSQL: reads lock the rows they return (see KyselyDirectoryWriter). */
     private readonly lockRows = false,
+    /** Totals and page cursors of list results while the data is unchanged (the embedded store's plain reads). */
+    private readonly cache?: ReadCache,
   ) {}
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
@@ -84,19 +92,32 @@ export class KyselyDirectoryReader implements DirectoryReader {
     let base = this.db.selectFrom(`${RESOURCE_TABLE[kind]} as r`).where('r.tenant_id', '=', tenantId);
     if (where) base = base.where(where);
 
-    const count = async () => Number((await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow()).total);
+    const countQuery = base.select((eb) => eb.fn.countAll().as('total'));
+    const cached = this.cache && { token: await this.cache.validate(), key: resultKey(kind, countQuery.compile()) };
+    const count = async () => {
+      const known = cached && this.cache!.count(cached.key);
+      if (known !== undefined) return known;
+      const total = Number((await countQuery.executeTakeFirstOrThrow()).total);
+      if (cached) this.cache!.setCount(cached.token, cached.key, total);
+      return total;
+    };
     const offset = Math.max(0, query.startIndex - 1);
     if (query.count <= 0) return { totalResults: await count(), resources: [] };
 
+    // In the default order (by id), a page that continues one served before starts after its last id.
+    const byId = query.sortBy === undefined;
+    const after = cached && byId && offset > 0 ? this.cache!.cursor(cached.key, offset) : undefined;
     let rows: ResourceRow[];
-    if (offset < LATE_LOOKUP_OFFSET) {
-      // Near the start (every lookup by userName, externalId...): one query for the page itself.
+    if (after !== undefined || offset < LATE_LOOKUP_OFFSET) {
+      // Near the start (every lookup by userName, externalId...), or right after a known page: one query.
       let page = base.select(this.selection(kind, query.groups));
+      if (after !== undefined) page = page.where('r.id', '>', after);
       for (const term of order) page = page.orderBy(term);
-      rows = (await page.limit(query.count).offset(offset).execute()) as ResourceRow[];
+      rows = (await page.limit(query.count).offset(after === undefined ? offset : 0).execute()) as ResourceRow[];
     } else {
       rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset, query.groups);
     }
+    if (cached && byId && rows.length > 0) this.cache!.setCursor(cached.token, cached.key, offset + rows.length, rows[rows.length - 1]!.id);
     // A short page that is not empty ends the result: its size gives the total without a COUNT.
     const totalResults = rows.length > 0 && rows.length < query.count ? offset + rows.length : await count();
     return { totalResults, resources: rows.map((row) => this.toResource(kind, row)) };

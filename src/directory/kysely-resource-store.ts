@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { RequestContext } from '../domain/directory-change.ts';
 import type { DirectoryWriter, ResourceStore } from '../scim/resource-store.ts';
 import type { ChangeSink, Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
 import { KyselyDirectoryReader } from './kysely-directory-reader.ts';
 import { KyselyDirectoryWriter } from './kysely-directory-writer.ts';
+import { ReadCache } from './read-cache.ts';
 import { GroupCommit } from './sqlite/group-commit.ts';
 
 /** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
@@ -20,9 +21,14 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
   readonly #database: Database;
   readonly #sinks: readonly ChangeSink[];
   readonly #groupCommit: GroupCommit | undefined;
+  /** Bumped by every commit of this store: with SQLite's data_version (other connections' commits), the data's version. */
+  #epoch = 0;
 
   constructor(database: Database, sinks: ChangeSink[]) {
-    super(database.db, dialectSql(database.dialect));
+    super(database.db, dialectSql(database.dialect), false, database.dialect === 'sqlite' ? new ReadCache(async () => {
+      const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(database.db);
+      return `${this.#epoch}:${rows[0]?.data_version}`;
+    }) : undefined);
     this.#database = database;
     this.#sinks = [...sinks];
     this.#groupCommit = database.dialect === 'sqlite' ? new GroupCommit(database.db, this.d.isTransient, () => this.#committed()) : undefined;
@@ -51,6 +57,7 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
   }
 
   #committed(): void {
+    this.#epoch += 1;
     for (const sink of this.#sinks) sink.afterCommit?.();
   }
 }

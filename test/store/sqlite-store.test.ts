@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery } from 'kysely';
 import { directoryMigrations } from '../../src/directory/directory-migrations.ts';
 import { dialectSql } from '../../src/directory/dialect-sql.ts';
@@ -40,6 +41,45 @@ runStoreContract(
     },
   },
 );
+
+describe('sqlite list pages: totals and page cursors while nothing changed', () => {
+  it('a walk of pages answers as fresh queries do, and any commit (own or another process) is seen at once', async () => {
+    const dataDir = tempDir();
+    try {
+      const database = await openIn(dataDir);
+      const store = new KyselyResourceStore(database, []);
+      const ids = Array.from({ length: 2500 }, () => randomUUID());
+      await store.write(context, async (w) => {
+        for (const [i, id] of ids.entries()) await w.insert('User', 't', { id, data: { userName: `u${i}` } });
+      });
+      const sorted = [...ids].sort();
+      const page = (startIndex: number) => store.list('User', 't', { startIndex, count: 100, schema: USER_RESOURCE_TYPE });
+      // Past the late-lookup depth the walk continues from each page's last id; the pages are the same.
+      for (let start = 1; start <= 2500; start += 100) {
+        const result = await page(start);
+        assert.equal(result.totalResults, 2500);
+        assert.deepEqual(result.resources.map((r) => r.id), sorted.slice(start - 1, start + 99), `page at ${start}`);
+      }
+      // Our own write: totals and pages move at once.
+      const extra = '00000000-0000-4000-8000-000000000000';
+      await store.write(context, (w) => w.insert('User', 't', { id: extra, data: { userName: 'first' } }));
+      const moved = await page(1201);
+      assert.equal(moved.totalResults, 2501);
+      assert.deepEqual(moved.resources.map((r) => r.id), [extra, ...sorted].slice(1200, 1300));
+      // Another process's write (another connection on the same file): seen at once too.
+      const other = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+      other.pragma('busy_timeout = 5000');
+      other.prepare('DELETE FROM users WHERE id = ?').run(sorted[0]);
+      other.close();
+      const after = await page(1201);
+      assert.equal(after.totalResults, 2500);
+      assert.deepEqual(after.resources.map((r) => r.id), [extra, ...sorted.slice(1)].slice(1200, 1300));
+      await database.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('sqlite data folder', () => {
   it('a server-owned store is checkpointed in the background, long before the writer would checkpoint itself', async () => {
