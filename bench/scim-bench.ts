@@ -44,6 +44,8 @@ function rows(bigGroupId: string, memberIds: string[], tag: string): Row[] {
       req: () => ({ method: 'PATCH', path: `/Groups/${bigGroupId}`, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: memberIds[nextMember++ % memberIds.length] }] }] }) }),
     },
     { name: 'list page of 100', ok: (s) => s === 200, req: () => ({ method: 'GET', path: `/Users?startIndex=${1 + rand(USERS - 100)}&count=100` }) },
+    // As an Okta import pages through Users: startIndex 1, 101, 201, ... in turn.
+    { name: 'import walk, pages of 100', ok: (s) => s === 200, req: (i) => ({ method: 'GET', path: `/Users?startIndex=${1 + (i % Math.floor(USERS / 100)) * 100}&count=100` }) },
   ];
 }
 

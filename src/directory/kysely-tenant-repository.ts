@@ -4,6 +4,7 @@ import { notFound, RolecallError } from '../domain/errors.ts';
 import type { ApiToken, Tenant, TenantRepository } from '../domain/tenancy.ts';
 import type { Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
+import { QueryTemplate } from './query-template.ts';
 
 interface TenantRow {
   id: string;
@@ -48,10 +49,13 @@ const toToken = (row: TokenRow): ApiToken => ({
 /** Tenants and API tokens in the store's tenants / api_tokens tables. Hashes are never returned. */
 export class KyselyTenantRepository implements TenantRepository {
   readonly #db: Kysely<any>;
+  /** Every SCIM request looks its token up: the query is compiled once. */
+  readonly #tokenByHash: QueryTemplate<[string]>;
   readonly #d: DialectSql;
 
   constructor(database: Database) {
     this.#db = database.db;
+    this.#tokenByHash = new QueryTemplate(database.db, 1, (db, hash) => db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('hash', '=', hash));
     this.#d = dialectSql(database.dialect);
   }
 
@@ -130,8 +134,8 @@ export class KyselyTenantRepository implements TenantRepository {
   }
 
   async findTokenByHash(hash: string): Promise<ApiToken | undefined> {
-    const row = await this.#db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('hash', '=', hash).executeTakeFirst();
-    return row && toToken(row as TokenRow);
+    const { rows } = await this.#tokenByHash.execute<TokenRow>(this.#db, hash);
+    return rows[0] && toToken(rows[0]);
   }
 
   async listTokens(tenantId?: string): Promise<ApiToken[]> {
