@@ -93,20 +93,31 @@ export class KyselyDirectoryReader implements DirectoryReader {
     if (where) base = base.where(where);
 
     const countQuery = base.select((eb) => eb.fn.countAll().as('total'));
-    const cached = this.cache && { token: await this.cache.validate(), key: resultKey(kind, countQuery.compile()) };
+    // Asked of the cache only when a COUNT or an OFFSET walk is at stake (never for a lookup's short first page).
+    let entry: Promise<{ cache: ReadCache; token: string; key: string }> | undefined;
+    const cached = () => {
+      const cache = this.cache;
+      if (!cache) return undefined;
+      entry ??= cache.validate().then((token) => ({ cache, token, key: resultKey(kind, countQuery.compile()) }));
+      return entry;
+    };
     const count = async () => {
-      const known = cached && this.cache!.count(cached.key);
+      const c = await cached();
+      const known = c?.cache.count(c.key);
       if (known !== undefined) return known;
       const total = Number((await countQuery.executeTakeFirstOrThrow()).total);
-      if (cached) this.cache!.setCount(cached.token, cached.key, total);
+      c?.cache.setCount(c.token, c.key, total);
       return total;
     };
     const offset = Math.max(0, query.startIndex - 1);
     if (query.count <= 0) return { totalResults: await count(), resources: [] };
 
     // In the default order (by id), a page that continues one served before starts after its last id.
+    // The cache is asked before the page is read, so a cursor is only ever stored under the data
+    // version it was read at; a filtered first page (a lookup) does without, its next page walks.
     const byId = query.sortBy === undefined;
-    const after = cached && byId && offset > 0 ? this.cache!.cursor(cached.key, offset) : undefined;
+    const c = byId && (offset > 0 || !query.filter) ? await cached() : undefined;
+    const after = offset > 0 ? c?.cache.cursor(c.key, offset) : undefined;
     let rows: ResourceRow[];
     if (after !== undefined || offset < LATE_LOOKUP_OFFSET) {
       // Near the start (every lookup by userName, externalId...), or right after a known page: one query.
@@ -117,7 +128,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
     } else {
       rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset, query.groups);
     }
-    if (cached && byId && rows.length > 0) this.cache!.setCursor(cached.token, cached.key, offset + rows.length, rows[rows.length - 1]!.id);
+    // A full page may have a next one: remember where it ended.
+    if (c && rows.length === query.count) c.cache.setCursor(c.token, c.key, offset + rows.length, rows[rows.length - 1]!.id);
     // A short page that is not empty ends the result: its size gives the total without a COUNT.
     const totalResults = rows.length > 0 && rows.length < query.count ? offset + rows.length : await count();
     return { totalResults, resources: rows.map((row) => this.toResource(kind, row)) };

@@ -1,7 +1,7 @@
+import { RolecallError } from '../domain/errors.ts';
 import { desiredAccount, managedRoles } from '../policy/desired-state.ts';
 import type { Policy, PolicyTarget } from '../policy/policy.ts';
 import type { AccountRegistry, ManagedAccount } from './account-registry.ts';
-import { RolecallError } from '../domain/errors.ts';
 import type { DirectoryGroup, DirectoryUser, DirectoryView } from './directory-view.ts';
 import type { Principal } from './job.ts';
 import { planAccount } from './plan-account.ts';
