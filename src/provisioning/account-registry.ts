@@ -17,11 +17,7 @@ export interface ManagedAccount {
 export class AccountRegistry {
   constructor(private readonly db: Kysely<any>, private readonly clock: () => Date = () => new Date()) {}
 
-  async get(target: string, tenantId: string, userId: string): Promise<ManagedAccount | undefined> {
-    return (await this.getMany(target, tenantId, [userId])).get(userId);
-  }
-
-  /** get() for many users of one tenant; users without a recorded login are absent from the map. */
+  /** The recorded logins of these users of one tenant; users without one are absent from the map. */
   async getMany(target: string, tenantId: string, userIds: string[]): Promise<Map<string, ManagedAccount>> {
     const found = new Map<string, ManagedAccount>();
     for (const part of chunks([...new Set(userIds)])) {
@@ -37,12 +33,7 @@ export class AccountRegistry {
     return found;
   }
 
-  /** The user a login belongs to on a target, if Rolecall recorded one. */
-  async byLogin(target: string, login: string): Promise<ManagedAccount | undefined> {
-    return (await this.byLogins(target, [login])).get(login);
-  }
-
-  /** byLogin() for many logins of one target. */
+  /** The users these logins belong to on a target, where Rolecall recorded them. */
   async byLogins(target: string, logins: string[]): Promise<Map<string, ManagedAccount>> {
     const found = new Map<string, ManagedAccount>();
     for (const part of chunks([...new Set(logins)])) {
@@ -69,18 +60,11 @@ export class AccountRegistry {
   }
 
   /**
-   * Records the user's login before anything is created on the target, so a crash right after
-   * creation still leaves the login known. Returns the account holding the login when it is
-   * recorded for ANOTHER user (e.g. a re-created user with the same userName while the old
-   * one's login is kept locked): the new user must not inherit it.
-   */
-  async claim(account: ManagedAccount): Promise<ManagedAccount | undefined> {
-    return (await this.claimMany([account])).get(account.login);
-  }
-
-  /**
-   * claim() for many logins of one target at once. Returns, by login, the accounts holding a
-   * login for ANOTHER user; every other login is recorded (or already was) for its user.
+   * Records users' logins on one target before anything is created there, so a crash right
+   * after creation still leaves each login known. Returns, by login, the accounts holding a
+   * login for ANOTHER user (e.g. a re-created user with the same userName while the old one's
+   * login is kept locked): the new user must not inherit it. Every other login is recorded (or
+   * already was) for its user.
    */
   async claimMany(accounts: ManagedAccount[]): Promise<Map<string, ManagedAccount>> {
     const conflicts = new Map<string, ManagedAccount>();

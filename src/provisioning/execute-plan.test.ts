@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RolecallError } from '../domain/errors.ts';
-import { applyStepByStep, executePlan, planStatements } from './execute-plan.ts';
+import { executePlan, planStatements } from './execute-plan.ts';
 import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from './target.ts';
 
 /** Records every step it is asked to apply; fails (or throws on) the steps it is told to. */
@@ -26,8 +26,10 @@ class FakeTarget implements Target {
   async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
     return new Map(await Promise.all(logins.map(async (login) => [login, await this.readAccount(login)] as const)));
   }
-  applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
-    return applyStepByStep(this, plans);
+  async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    const results: StepResult[][] = [];
+    for (const plan of plans) results.push(await executePlan(this, plan.steps));
+    return results;
   }
   async listManaged(): Promise<ActualAccount[]> {
     return [];

@@ -1,5 +1,5 @@
 import { RolecallError } from '../domain/errors.ts';
-import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from './target.ts';
+import type { ActualAccount, Step, StepResult, Target } from './target.ts';
 
 /**
  * Steps still attempted after an earlier step failed: a failed revoke or drop must not leave a
@@ -25,13 +25,6 @@ export async function executePlan(target: Target, steps: Step[]): Promise<StepRe
     if (result.outcome === 'failed') failedStep ??= index + 1;
     results.push(result);
   }
-  return results;
-}
-
-/** Target.applyPlans without batching: each plan through executePlan, one after another. */
-export async function applyStepByStep(target: Target, plans: PlannedAccount[]): Promise<StepResult[][]> {
-  const results: StepResult[][] = [];
-  for (const plan of plans) results.push(await executePlan(target, plan.steps));
   return results;
 }
 

@@ -138,17 +138,10 @@ export class JobQueue {
   }
 
   /**
-   * Records the attempt and moves the job on: done, queued again after a backoff delay, or dead.
-   * Does nothing but return 'lost' when this worker no longer holds the job.
-   */
-  finish(job: Job, workerId: string, report: AttemptReport): Promise<FinishState> {
-    return this.inTransaction(async (tx) => this.finishOne(tx, job, workerId, report, this.clock()));
-  }
-
-  /**
-   * finish() for a batch, in one transaction: the jobs that succeeded are closed and their
-   * attempts recorded with a few statements for all of them; the others go through finish()'s
-   * steps one by one. Returns each job's state, in order.
+   * Records each job's attempt and moves it on: done, queued again after a backoff delay, or
+   * dead; 'lost' (and nothing else) for a job this worker no longer holds. One transaction: the
+   * jobs that succeeded are closed and their attempts recorded with a few statements for all of
+   * them, the others one by one. Returns each job's state, in order.
    */
   finishMany(items: { job: Job; report: AttemptReport }[], workerId: string): Promise<FinishState[]> {
     return this.inTransaction(async (tx) => {

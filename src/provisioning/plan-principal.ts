@@ -34,21 +34,12 @@ export interface PlanSources {
 }
 
 /**
- * Desired state (directory + policy + recorded login) vs actual state (target) -> steps.
- * Throws what reading the directory or the target throws (the caller classifies it); a login
- * template with no value for this user throws a 'reject' RolecallError.
- */
-export async function planPrincipal(sources: PlanSources, policyTarget: PolicyTarget, target: Target, principal: Principal): Promise<PrincipalPlan> {
-  const [plan] = await planPrincipals(sources, policyTarget, target, [principal]);
-  if (plan!.error) throw plan!.error;
-  return plan!;
-}
-
-/**
- * planPrincipal() for many principals of one target, with one round of bulk reads for all of
- * them: users, groups and recorded logins per tenant, holders of the new logins, and the
- * target's accounts. One plan per principal, in order; a principal whose login cannot be
- * rendered gets `error` and no plan, the others are planned. Throws only what the reads throw.
+ * Desired state (directory + policy + recorded login) vs actual state (target) -> steps, for
+ * many principals of one target with one round of bulk reads for all of them: users, groups
+ * and recorded logins per tenant, holders of the new logins, and the target's accounts and
+ * existing roles. One plan per principal, in order; a principal whose login cannot be rendered
+ * gets `error` and no plan, the others are planned. Throws only what the reads throw (the
+ * caller classifies it).
  */
 export async function planPrincipals(sources: PlanSources, policyTarget: PolicyTarget, target: Target, principals: Principal[]): Promise<PrincipalPlan[]> {
   const { view, accounts, policy } = sources;

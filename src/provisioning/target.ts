@@ -95,8 +95,8 @@ export interface Target {
   /**
    * Applies several accounts' plans and returns one result per step of each, in order, with
    * executePlan's semantics (after a failed step only safety steps run). A target may run
-   * plans together (one transaction, fewer round trips); applyStepByStep is the plain way.
-   * Never throws.
+   * plans together (one transaction, fewer round trips); executePlan for each plan in turn is
+   * the plain way. Never throws.
    */
   applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]>;
   /** Privileges the provisioning account lacks for what this target must do; empty when complete. */

@@ -59,13 +59,13 @@ test('accessNow: deleted users, unmanaged look-alikes, logins held by another us
   mem.accounts.set('dan', account(true, false, [], 2));
   // Recorded for a user of another tenant than the one feeding this target.
   mem.accounts.set('fay', account(true, true, ['reader']));
-  await accounts.claim({ target: 'mem', tenantId: 't2', userId: 'other-fay', login: 'fay' });
+  await accounts.claimMany([{ target: 'mem', tenantId: 't2', userId: 'other-fay', login: 'fay' }]);
   for (const [userId, login] of [
     ['u-ann', 'ann'],
     ['u-ben', 'ben'],
     ['old-dan', 'dan'],
   ] as const) {
-    await accounts.claim({ target: 'mem', tenantId: 't1', userId, login });
+    await accounts.claimMany([{ target: 'mem', tenantId: 't1', userId, login }]);
   }
 
   const rows = await accessNow(sources);

@@ -17,7 +17,7 @@ import { KyselyDirectoryView } from '../../src/directory/kysely-directory-view.t
 import { openDatabase } from '../../src/directory/open-database.ts';
 import { AccountRegistry } from '../../src/provisioning/account-registry.ts';
 import { executePlan } from '../../src/provisioning/execute-plan.ts';
-import { planPrincipal } from '../../src/provisioning/plan-principal.ts';
+import { planPrincipals } from '../../src/provisioning/plan-principal.ts';
 import { quoteIdent } from '../../src/targets/postgres/postgres-sql.ts';
 import { PostgresTarget } from '../../src/targets/postgres/postgres-target.ts';
 import { DirectoryFixture, policyOf, policyTarget } from '../provisioning/directory-fixture.ts';
@@ -90,10 +90,10 @@ test('accessNow against a real PostgreSQL target: actual roles vs the directory,
   /** What a worker does for one user, with the grantedBy the app records on each applied grant. */
   const provision = async (userId: string) => {
     const policyTargetOf = policy.targets[0]!;
-    const plan = await planPrincipal({ policy, view, accounts }, policyTargetOf, target, { tenantId: 't1', userId, target: 'analytics' });
+    const plan = (await planPrincipals({ policy, view, accounts }, policyTargetOf, target, [{ tenantId: 't1', userId, target: 'analytics' }]))[0]!;
     assert.equal(plan.conflict, undefined);
     if (!plan.desired) return;
-    if (!plan.recorded) await accounts.claim({ target: 'analytics', tenantId: 't1', userId, login: plan.desired.login });
+    if (!plan.recorded) await accounts.claimMany([{ target: 'analytics', tenantId: 't1', userId, login: plan.desired.login }]);
     const groups = await view.groupsOfUser('t1', userId);
     for (const result of await executePlan(target, plan.steps)) {
       assert.notEqual(result.outcome, 'failed', `${result.step.op}: ${result.message}`);

@@ -9,6 +9,7 @@ import { loadServerConfig } from '../../src/app/config.ts';
 import { openRolecall } from '../../src/app/open-rolecall.ts';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { JobQueue } from '../../src/provisioning/job-queue.ts';
+import { finishJob } from '../provisioning/finish-job.ts';
 
 const run = promisify(execFile);
 const REPO = new URL('../..', import.meta.url).pathname;
@@ -24,7 +25,7 @@ test('jobs list --failed shows a dead-lettered job; jobs retry requeues it and r
       await queue.enqueue([{ tenantId: 't1', userId: 'u1', target: 'pg' }]);
       const [job] = await queue.claim('test', { target: 'pg', limit: 1 });
       assert.ok(job);
-      assert.equal(await queue.finish(job, 'test', { startedAt: new Date(), outcome: 'retry', error: 'target down', results: [] }), 'dead');
+      assert.equal(await finishJob(queue, job, 'test', { startedAt: new Date(), outcome: 'retry', error: 'target down', results: [] }), 'dead');
       deadId = job.id;
     } finally {
       await app.close();

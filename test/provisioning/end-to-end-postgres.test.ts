@@ -123,7 +123,7 @@ test('end to end: SCIM writes in a real store -> worker -> real PostgreSQL roles
       await dir.deleteUser('u-alice');
       await settled();
       assert.equal(await roleState(alice), undefined);
-      assert.equal(await accounts.get('analytics', 't1', 'u-alice'), undefined);
+      assert.equal(await accounts.getMany('analytics', 't1', ['u-alice']).then((m) => m.get('u-alice')), undefined);
       assert.equal((await queue.counts()).dead, 0);
 
       // Latency from the SCIM write's commit (the SCIM response) to the target change, one user at a time.

@@ -4,6 +4,7 @@ import { enqueueJobs } from '../../src/provisioning/enqueue-jobs.ts';
 import { JobQueue } from '../../src/provisioning/job-queue.ts';
 import type { Principal } from '../../src/provisioning/job.ts';
 import { eachStore, postgresStore } from './store-databases.ts';
+import { finishJob } from './finish-job.ts';
 
 /** A clock the test moves by hand. */
 function manualClock(start = '2026-01-01T00:00:00.000Z') {
@@ -34,10 +35,10 @@ test('enqueue coalesces queued jobs; a running principal is never claimed twice'
     assert.deepEqual(await queue.claim('w2', { target: 'db1', limit: 10 }), [], 'alice is running: not claimable');
 
     const aliceJob = claimed.find((j) => j.userId === 'alice')!;
-    assert.equal(await queue.finish(aliceJob, 'w1', done), 'done');
+    assert.equal(await finishJob(queue, aliceJob, 'w1', done), 'done');
     const next = await queue.claim('w2', { target: 'db1', limit: 10 });
     assert.deepEqual(next.map((j) => j.userId), ['alice']);
-    assert.equal(await queue.finish(aliceJob, 'w1', done), 'lost', 'finishing twice changes nothing');
+    assert.equal(await finishJob(queue, aliceJob, 'w1', done), 'lost', 'finishing twice changes nothing');
 
     const attempts = await queue.attempts(aliceJob.id);
     assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.worker]), [[1, 'done', 'w1']]);
@@ -54,7 +55,7 @@ test('failures back off exponentially, dead-letter after maxAttempts, and retry/
       const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
       assert.ok(job, `run ${run} claimable`);
       assert.equal(job.attempts, run);
-      const state = await queue.finish(job, 'w1', { ...failed, startedAt: clock.now() });
+      const state = await finishJob(queue, job, 'w1', { ...failed, startedAt: clock.now() });
       if (run < 3) {
         assert.equal(state, 'queued');
         const queued = (await queue.getJob(job.id))!;
@@ -84,7 +85,7 @@ test('failures back off exponentially, dead-letter after maxAttempts, and retry/
     const kill = async () => {
       const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
       assert.ok(job);
-      await queue.finish(job, 'w1', { ...failed, outcome: 'dead', error: 'permission denied' });
+      await finishJob(queue, job, 'w1', { ...failed, outcome: 'dead', error: 'permission denied' });
     };
     await kill();
     await queue.enqueue([alice]);
@@ -107,7 +108,7 @@ test('a retry while a new job is queued folds into that job, keeping backoff and
     const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
     assert.ok(job);
     await queue.enqueue([alice]);
-    assert.equal(await queue.finish(job, 'w1', failed), 'done');
+    assert.equal(await finishJob(queue, job, 'w1', failed), 'done');
     const [sibling] = await queue.listJobs({ state: 'queued' });
     assert.ok(sibling);
     assert.equal(sibling.attempts, 1);
@@ -121,9 +122,9 @@ test('a retry while a new job is queued folds into that job, keeping backoff and
     const [covering] = await queue.claim('w1', { target: 'db1', limit: 1 });
     assert.ok(covering);
     await queue.enqueue([alice]);
-    assert.equal(await queue.finish(covering, 'w1', { ...failed, outcome: 'dead' }), 'dead');
+    assert.equal(await finishJob(queue, covering, 'w1', { ...failed, outcome: 'dead' }), 'dead');
     const [queued] = await queue.listJobs({ state: 'queued' });
-    await queue.finish((await queue.claim('w1', { target: 'db1', limit: 1 }))[0]!, 'w1', failed);
+    await finishJob(queue, (await queue.claim('w1', { target: 'db1', limit: 1 }))[0]!, 'w1', failed);
     assert.ok(new Date((await queue.getJob(queued!.id))!.runAfter) > clock.now(), 'in backoff');
     assert.equal(await queue.retry(covering.id), true);
     assert.equal((await queue.getJob(queued!.id))!.runAfter, clock.now().toISOString());
@@ -149,8 +150,8 @@ test('a lapsed lease (crashed worker) makes the job claimable again', (t) =>
     const [again] = await queue.claim('w2', { target: 'db1', limit: 1 });
     assert.equal(again?.id, job.id);
     assert.equal(again?.attempts, 2);
-    assert.equal(await queue.finish(job, 'crashed', done), 'lost', 'the old worker no longer owns it');
-    assert.equal(await queue.finish(again!, 'w2', done), 'done');
+    assert.equal(await finishJob(queue, job, 'crashed', done), 'lost', 'the old worker no longer owns it');
+    assert.equal(await finishJob(queue, again!, 'w2', done), 'done');
     assert.deepEqual((await queue.attempts(job.id)).map((a) => [a.attempt, a.outcome, a.worker]), [
       [1, 'expired', 'crashed'],
       [2, 'done', 'w2'],
@@ -176,7 +177,7 @@ test('PostgreSQL: two processes claiming in parallel never claim a job twice and
         for (const job of jobs) {
           assert.equal(seen.get(job.id), undefined, `job ${job.id} claimed by ${seen.get(job.id)} and ${worker}`);
           seen.set(job.id, worker);
-          await queue.finish(job, `${worker}/${lane}`, done);
+          await finishJob(queue, job, `${worker}/${lane}`, done);
         }
       }
     };
@@ -202,7 +203,7 @@ test('housekeeping: jobs of targets gone from the policy are dead-lettered; old 
     assert.equal(dead?.lastError, 'target "removed" is not in the policy');
 
     const [job] = await queue.claim('w1', { target: 'db1', limit: 1 });
-    await queue.finish(job!, 'w1', done);
+    await finishJob(queue, job!, 'w1', done);
     clock.advance(1000);
     assert.equal(await queue.purgeDone(new Date(clock.now().getTime() - 2000)), 0, 'not old enough');
     assert.equal(await queue.purgeDone(clock.now()), 1);

@@ -1,4 +1,4 @@
-import { applyStepByStep } from '../../src/provisioning/execute-plan.ts';
+import { executePlan } from '../../src/provisioning/execute-plan.ts';
 import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from '../../src/provisioning/target.ts';
 
 interface MemoryAccount {
@@ -44,8 +44,10 @@ export class MemoryTarget implements Target {
   }
 
   /** Plain step-by-step application, as a target without a batch path has. */
-  applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
-    return applyStepByStep(this, plans);
+  async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
+    const results: StepResult[][] = [];
+    for (const plan of plans) results.push(await executePlan(this, plan.steps));
+    return results;
   }
 
   async listManaged(): Promise<ActualAccount[]> {

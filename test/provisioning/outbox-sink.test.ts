@@ -4,6 +4,7 @@ import { JobQueue } from '../../src/provisioning/job-queue.ts';
 import { OutboxSink } from '../../src/provisioning/outbox-sink.ts';
 import { DirectoryFixture, policyOf, policyTarget } from './directory-fixture.ts';
 import { eachStore } from './store-databases.ts';
+import { finishJob } from './finish-job.ts';
 
 const policy = policyOf([policyTarget('db1'), policyTarget('db2'), policyTarget('other-tenant', { tenant: 't2' })], []);
 
@@ -43,7 +44,7 @@ test('membership changes reach every user below a nested group; deletes and rena
     await dir.members('grandchild', { add: [{ value: 'u2', type: 'User' }, { value: 'child', type: 'Group' }] }); // a cycle
     await dir.members('parent', { add: [{ value: 'u3', type: 'User' }] });
     const drain = async () => {
-      for (const job of await queue.claim('test', { target: 'db1', limit: 100 })) await queue.finish(job, 'test', { startedAt: new Date(), outcome: 'done', results: [] });
+      for (const job of await queue.claim('test', { target: 'db1', limit: 100 })) await finishJob(queue, job, 'test', { startedAt: new Date(), outcome: 'done', results: [] });
     };
     await drain();
 

@@ -49,7 +49,7 @@ test('planAll classifies drift per account; reconcile repairs it through jobs; u
     set('zed', ['reader']);
     set('old', ['writer']);
     for (const [userId, login] of [['u2', 'ben'], ['u3', 'cat'], ['u4', 'dan'], ['u7', 'gus'], ['gone', 'zed']]) {
-      await accounts.claim({ target: 'db1', tenantId: 't1', userId: userId!, login: login! });
+      await accounts.claimMany([{ target: 'db1', tenantId: 't1', userId: userId!, login: login! }]);
     }
 
     const queue = new JobQueue(database);
@@ -87,8 +87,8 @@ test('planAll classifies drift per account; reconcile repairs it through jobs; u
     assert.deepEqual(report.applied.map((a) => a.plan.login).sort(), ['ann', 'ben', 'dan', 'gus', 'old', 'zed']);
     assert.deepEqual(summary(await reconciler.planAll()), { ann: 'in-sync', ben: 'in-sync', cat: 'in-sync', dan: 'in-sync', fay: 'unmanaged-conflict', gus: 'in-sync' });
     assert.deepEqual([...target.accounts.get('fay')!.roles], ['superuser']);
-    assert.equal(await accounts.get('db1', 't1', 'gone'), undefined, 'a dropped stale login is forgotten');
-    assert.equal((await accounts.get('db1', 't1', 'u1'))?.login, 'ann');
+    assert.equal(await accounts.getMany('db1', 't1', ['gone']).then((m) => m.get('gone')), undefined, 'a dropped stale login is forgotten');
+    assert.equal((await accounts.getMany('db1', 't1', ['u1']).then((m) => m.get('u1')))?.login, 'ann');
     // Each user repair ran as a recorded job; the stale login (no user) is reported through the hook.
     assert.equal((await queue.counts()).done, 5);
     assert.ok(steps.some((s) => s.source === 'reconcile' && s.login === 'old' && s.step.op === 'drop'));

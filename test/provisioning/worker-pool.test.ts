@@ -53,7 +53,7 @@ test('SCIM writes provision, deactivate and offboard through the worker (woken b
       await h.directory.members('g1', { add: [{ value: 'u1', type: 'User' }] });
       await h.settled();
       assert.deepEqual(await h.target.readAccount('alice'), { login: 'alice', exists: true, managed: true, canLogin: true, roles: ['reader'], sessions: 0 });
-      assert.equal((await h.accounts.get('db1', 't1', 'u1'))?.login, 'alice');
+      assert.equal((await h.accounts.getMany('db1', 't1', ['u1']).then((m) => m.get('u1')))?.login, 'alice');
 
       await h.directory.user('u1', 'alice', false);
       await h.settled();
@@ -64,7 +64,7 @@ test('SCIM writes provision, deactivate and offboard through the worker (woken b
       await h.directory.deleteUser('u1');
       await h.settled();
       assert.equal((await h.target.readAccount('alice')).exists, false);
-      assert.equal(await h.accounts.get('db1', 't1', 'u1'), undefined, 'a dropped login is forgotten');
+      assert.equal(await h.accounts.getMany('db1', 't1', ['u1']).then((m) => m.get('u1')), undefined, 'a dropped login is forgotten');
 
       const ops = h.steps.map((s) => `${s.step.op}${s.outcome === 'applied' ? '' : `:${s.outcome}`}`);
       assert.deepEqual(ops, ['ensureRole', 'createLogin', 'grant', 'lock', 'endSessions', 'revoke', 'endSessions', 'drop']);
@@ -115,7 +115,7 @@ test('retryable failures back off and succeed; rejected steps and unmanaged acco
       const [carolJob] = await h.queue.listJobs({ userId: 'u3', state: 'dead' });
       assert.match(carolJob?.lastError ?? '', /not managed by Rolecall/);
       assert.deepEqual([...h.target.accounts.get('carol')!.roles], ['admin']);
-      assert.equal(await h.accounts.get('db1', 't1', 'u3'), undefined);
+      assert.equal(await h.accounts.getMany('db1', 't1', ['u3']).then((m) => m.get('u3')), undefined);
 
       // The dead letters are visible and can be retried once the cause is fixed.
       const dead = await h.queue.listJobs({ state: 'dead' });
