@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { chunks } from '../domain/chunks.ts';
 
 /** A login Rolecall manages on a target for one directory user. */
@@ -61,32 +61,31 @@ export class AccountRegistry {
 
   /**
    * Records users' logins on one target before anything is created there, so a crash right
-   * after creation still leaves each login known. Returns, by login, the accounts holding a
-   * login for ANOTHER user (e.g. a re-created user with the same userName while the old one's
-   * login is kept locked): the new user must not inherit it. Every other login is recorded (or
-   * already was) for its user.
+   * after creation still leaves each login known. Returns the account recorded for each of
+   * these logins afterwards: when that is another user's (a re-created user with the same
+   * userName while the old one's login is kept locked, two users whose names render to one
+   * login, a process that recorded it meanwhile), the claimant must not take the login. Of two
+   * claimants of one free login, the first listed gets it.
    */
   async claimMany(accounts: ManagedAccount[]): Promise<Map<string, ManagedAccount>> {
-    const conflicts = new Map<string, ManagedAccount>();
     const target = accounts[0]?.target;
-    if (target === undefined) return conflicts;
+    if (target === undefined) return new Map();
     if (accounts.some((a) => a.target !== target)) throw new RangeError('claimMany: accounts of one target only');
     const holders = await this.byLogins(target, accounts.map((a) => a.login));
-    const fresh: ManagedAccount[] = [];
-    for (const account of accounts) {
-      const holder = holders.get(account.login);
-      if (holder && (holder.tenantId !== account.tenantId || holder.userId !== account.userId)) conflicts.set(account.login, holder);
-      else if (!holder) fresh.push(account);
-    }
+    const fresh = new Map<string, ManagedAccount>();
+    for (const account of accounts) if (!holders.has(account.login) && !fresh.has(account.login)) fresh.set(account.login, account);
+    if (fresh.size === 0) return holders;
     const now = this.clock().toISOString();
-    for (const part of chunks(fresh)) {
+    for (const part of chunks([...fresh.values()])) {
+      // A row recorded meanwhile (either key) wins; the re-read below tells whose the login is.
       await this.db
         .insertInto('accounts')
         .values(part.map((a) => ({ target: a.target, tenant_id: a.tenantId, user_id: a.userId, login: a.login, created_at: now, updated_at: now })))
-        .onConflict((oc) => oc.columns(['target', 'tenant_id', 'user_id']).doUpdateSet({ login: sql.ref('excluded.login'), updated_at: now }))
+        .onConflict((oc) => oc.doNothing())
         .execute();
     }
-    return conflicts;
+    for (const [login, holder] of await this.byLogins(target, [...fresh.keys()])) holders.set(login, holder);
+    return holders;
   }
 
   /** Forgets a login after it was dropped from the target. */

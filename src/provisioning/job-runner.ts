@@ -94,7 +94,9 @@ export class JobRunner {
     const holders = await this.recordLogins(plans.filter((_, i) => attempts[i] === undefined));
     plans.forEach((plan, i) => {
       const holder = attempts[i] === undefined ? holders.get(plan.desired!.login) : undefined;
-      if (holder) attempts[i] = { results: [], verdict: { outcome: 'dead', error: `login "${plan.desired!.login}" is recorded for user ${holder.userId} of tenant ${holder.tenantId}` } };
+      if (holder && (holder.tenantId !== plan.principal.tenantId || holder.userId !== plan.principal.userId)) {
+        attempts[i] = { results: [], verdict: { outcome: 'dead', error: `login "${plan.desired!.login}" is recorded for user ${holder.userId} of tenant ${holder.tenantId}` } };
+      }
     });
 
     const runnable = plans.flatMap((plan, i) => (attempts[i] === undefined ? [i] : []));
@@ -128,7 +130,7 @@ export class JobRunner {
   /**
    * Records the logins about to be created before anything is created (a crash after creation
    * still leaves them known) and adopts managed logins found on the target without a record.
-   * Returns, by login, the accounts holding a login for another user.
+   * Returns who holds each of those logins afterwards (AccountRegistry.claimMany).
    */
   private async recordLogins(plans: PrincipalPlan[]) {
     const claims = plans.filter(({ desired, actual, recorded, steps }) =>

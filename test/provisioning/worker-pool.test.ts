@@ -177,6 +177,27 @@ test('a batch takes many due jobs of a target at once, each with its own plan, a
     }
   }));
 
+test('two users whose names render to one login in one batch: the first gets it, the other is dead-lettered, the batch goes on', (t) =>
+  eachStore(t, async ({ database }) => {
+    const policy = policyOf([policyTarget('db1', { concurrency: 1, login: '{localPart}' })], [analysts]);
+    const h = harness(database, policy, { pollIntervalMs: 10 });
+    await h.directory.group('g1', 'Analysts');
+    for (const [id, name] of [['u1', 'sam@a.example'], ['u2', 'sam@b.example'], ['u3', 'tia@a.example']]) await h.directory.user(id!, name!);
+    await h.directory.members('g1', { add: ['u1', 'u2', 'u3'].map((value) => ({ value, type: 'User' as const })) });
+    h.pool.start();
+    try {
+      await waitFor('every job finished', () => h.finished.length >= 3);
+      const state = new Map(h.finished.map((e) => [e.job.userId, e]));
+      assert.equal(state.get('u3')?.state, 'done');
+      assert.deepEqual([state.get('u1')?.state, state.get('u2')?.state].sort(), ['dead', 'done']);
+      const loser = state.get('u1')?.state === 'dead' ? 'u1' : 'u2';
+      assert.match(state.get(loser)?.error ?? '', /login "sam" is recorded for user u[12]/);
+      assert.deepEqual((await h.target.listManaged()).map((a) => a.login), ['sam', 'tia']);
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
 test('fatal failures of several jobs in one batch: one is dead-lettered, the rest wait for the target', (t) =>
   eachStore(t, async ({ database }) => {
     const policy = policyOf([policyTarget('db1', { concurrency: 1 })], [analysts]);
