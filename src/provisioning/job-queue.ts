@@ -72,10 +72,11 @@ export class JobQueue {
   }
 
   /**
-   * Claims up to `limit` due jobs of one target (or the queued job of one principal) for
-   * `workerId`, oldest due first. Each claim counts as an attempt.
+   * Claims up to `limit` due jobs of one target (or the queued jobs of these users of a tenant
+   * on it, at most 500 at once) for `workerId`, oldest due first. Each claim counts as an attempt.
    */
-  async claim(workerId: string, scope: { target: string; limit: number } | { principal: Principal }): Promise<Job[]> {
+  async claim(workerId: string, scope: { target: string; limit: number } | { target: string; tenantId: string; userIds: string[] }): Promise<Job[]> {
+    if ('userIds' in scope && scope.userIds.length === 0) return [];
     const now = this.clock();
     const due = this.db
       .selectFrom('jobs as j')
@@ -94,14 +95,11 @@ export class JobQueue {
           ),
         ),
       )
+      .where('j.target', '=', scope.target)
       .$call((q) =>
-        'principal' in scope
-          ? q
-              .where('j.tenant_id', '=', scope.principal.tenantId)
-              .where('j.user_id', '=', scope.principal.userId)
-              .where('j.target', '=', scope.principal.target)
-              .limit(1)
-          : q.where('j.target', '=', scope.target).limit(scope.limit),
+        'userIds' in scope
+          ? q.where('j.tenant_id', '=', scope.tenantId).where('j.user_id', 'in', scope.userIds).limit(scope.userIds.length)
+          : q.limit(scope.limit),
       )
       .orderBy('j.run_after')
       .orderBy('j.id')

@@ -6,11 +6,14 @@ import type { DirectoryView } from './directory-view.ts';
 import { driftFindings, type DriftFinding } from './drift-finding.ts';
 import { executePlan, planStatements } from './execute-plan.ts';
 import type { FinishState, JobQueue } from './job-queue.ts';
-import { JobRunner } from './job-runner.ts';
+import { JobRunner, type JobRun } from './job-runner.ts';
 import { mapLimit } from './map-limit.ts';
 import { planPrincipals, planStale, type PlanSources } from './plan-principal.ts';
 import { emitStep, stepEvent, type ProvisioningHooks } from './provisioning-events.ts';
 import type { ActualAccount, DesiredAccount, Step, StepResult, Target } from './target.ts';
+
+/** Drifted users of a target whose jobs a reconcile claims and runs together. */
+const RECONCILE_BATCH = 200;
 
 /** One account's drift and the plan that repairs it. A plan is data: nothing here has run. */
 export interface AccountPlan {
@@ -104,19 +107,26 @@ export class Reconciler {
     for (const policyTarget of policy.targets) {
       const mine = drifted.filter((p) => p.target === policyTarget.name);
       if (mine.length === 0) continue;
-      const principals = mine.flatMap((p) => (p.userId === undefined ? [] : [{ tenantId: p.tenantId, userId: p.userId, target: p.target }]));
-      await this.options.queue.enqueue(principals);
-      applied.push(...(await mapLimit(mine, policyTarget.concurrency, (plan) => this.apply(plan))));
+      const users = mine.filter((p) => p.userId !== undefined);
+      await this.options.queue.enqueue(users.map((p) => ({ tenantId: p.tenantId, userId: p.userId!, target: p.target })));
+      const batches: AccountPlan[][] = [];
+      for (let i = 0; i < users.length; i += RECONCILE_BATCH) batches.push(users.slice(i, i + RECONCILE_BATCH));
+      for (const done of await mapLimit(batches, policyTarget.concurrency, (batch) => this.applyBatch(policyTarget.name, batch))) applied.push(...done);
+      for (const plan of mine.filter((p) => p.userId === undefined)) applied.push(await this.applyStale(plan));
     }
     return { plans, applied };
   }
 
-  private async apply(plan: AccountPlan): Promise<AppliedPlan> {
-    if (plan.userId === undefined) return this.applyStale(plan);
-    const principal = { tenantId: plan.tenantId, userId: plan.userId, target: plan.target };
-    const [job] = await this.options.queue.claim(this.workerId, { principal });
-    if (!job) return { plan, state: 'deferred', results: [], error: null };
-    return { plan, ...(await this.runner.run(job, this.workerId)) };
+  /** Claims the drifted users' jobs and runs them as one batch; a job running elsewhere or backing off stays queued ('deferred'). */
+  private async applyBatch(target: string, plans: AccountPlan[]): Promise<AppliedPlan[]> {
+    const tenantId = plans[0]!.tenantId;
+    const jobs = await this.options.queue.claim(this.workerId, { target, tenantId, userIds: plans.map((p) => p.userId!) });
+    const runs = new Map<string, JobRun>();
+    if (jobs.length > 0) (await this.runner.runBatch(jobs, this.workerId)).forEach((run, i) => runs.set(jobs[i]!.userId, run));
+    return plans.map((plan) => {
+      const run = runs.get(plan.userId!);
+      return run ? { plan, ...run } : { plan, state: 'deferred', results: [], error: null };
+    });
   }
 
   private async applyStale(plan: AccountPlan): Promise<AppliedPlan> {

@@ -138,3 +138,27 @@ test('the scheduler runs full reconciles on its interval, never overlapping; 0 t
   assert.equal(runs, after, 'stopped');
   assert.equal(overlapping, false);
 });
+
+test('a reconcile repairing hundreds of users runs their jobs in batches, each with its own attempt', (t) =>
+  eachStore(t, async ({ database }) => {
+    const dir = new DirectoryFixture(database, []);
+    await dir.group('g1', 'Analysts');
+    const ids = Array.from({ length: 450 }, (_, i) => `u${i}`);
+    for (const id of ids) await dir.user(id, `user${id}`);
+    await dir.members('g1', { add: ids.map((value) => ({ value, type: 'User' as const })) });
+    const target = new MemoryTarget('db1');
+    const queue = new JobQueue(database);
+    let applyCalls = 0;
+    const applyPlans = target.applyPlans.bind(target);
+    target.applyPlans = (plans) => ((applyCalls += 1), applyPlans(plans));
+    const reconciler = new Reconciler({ queue, policy: () => policy, targets: () => target, view: new KyselyDirectoryView(database), accounts: new AccountRegistry(database.db) });
+    const report = await reconciler.reconcile();
+    assert.equal(report.applied.length, 450);
+    assert.ok(report.applied.every((a) => a.state === 'done'), JSON.stringify(report.applied.find((a) => a.state !== 'done')));
+    assert.equal(applyCalls, 3, '450 drifted users in batches of 200');
+    assert.equal((await target.listManaged()).length, 450);
+    const done = await queue.listJobs({ state: 'done' });
+    assert.equal(done.length, 450);
+    assert.ok((await Promise.all(done.slice(0, 20).map((j) => queue.attempts(j.id)))).every((a) => a.length === 1));
+    assert.deepEqual((await reconciler.planAll()).filter((p) => p.steps.length > 0), [], 'nothing left to repair');
+  }));
