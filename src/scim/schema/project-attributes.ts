@@ -20,7 +20,7 @@ interface Selection {
 
 const keyOf = (schema: string, def: AttributeDef) => `${schema}|${def.name}`.toLowerCase();
 
-const DEFAULT_SHAPES = new WeakMap<ResourceTypeDef, string[] | null>();
+const DEFAULT_SHAPES = new WeakMap<ResourceTypeDef, ReadonlySet<string> | null>();
 
 /**
  * With no attributes/excludedAttributes the default set is every attribute but those returned
@@ -28,20 +28,23 @@ const DEFAULT_SHAPES = new WeakMap<ResourceTypeDef, string[] | null>();
  * password), the default view is the resource minus those keys: no walk of the whole resource on
  * every list entry. null when the type has nested or extension ones (then the full walk runs).
  */
-function defaultShape(type: ResourceTypeDef): string[] | null {
+function defaultShape(type: ResourceTypeDef): ReadonlySet<string> | null {
   let shape = DEFAULT_SHAPES.get(type);
   if (shape !== undefined) return shape;
   const hidden = (def: AttributeDef) => def.returned === 'never' || def.returned === 'request';
   const nestedHidden = (defs: AttributeDef[] | undefined): boolean => (defs ?? []).some((d) => hidden(d) || nestedHidden(d.subAttributes));
   const simple = !type.schema.attributes.some((d) => nestedHidden(d.subAttributes)) && !type.extensions.some((e) => nestedHidden(e.schema.attributes));
-  shape = simple ? type.schema.attributes.filter(hidden).map((d) => d.name) : null;
+  shape = simple ? new Set(type.schema.attributes.filter(hidden).map((d) => d.name.toLowerCase())) : null;
   DEFAULT_SHAPES.set(type, shape);
   return shape;
 }
 
-/** Keys are matched case-insensitively, as attribute names are (RFC 7643 §2.1). */
-function withoutKeys(resource: Record<string, unknown>, names: string[]): Record<string, unknown> {
-  const lower = new Set(names.map((n) => n.toLowerCase()));
+/**
+ * Keys are matched case-insensitively, as attribute names are (RFC 7643 §2.1). A resource that
+ * holds none of them (nearly every one: a password is seldom stored) is returned as it is.
+ */
+function withoutKeys(resource: Record<string, unknown>, lower: ReadonlySet<string>): Record<string, unknown> {
+  if (!Object.keys(resource).some((key) => lower.has(key.toLowerCase()))) return resource;
   return Object.fromEntries(Object.entries(resource).filter(([key]) => !lower.has(key.toLowerCase())));
 }
 
@@ -160,7 +163,7 @@ export function projectAttributes(
 ): Record<string, unknown> {
   if (!attributes?.length && !excludedAttributes?.length) {
     const fast = defaultShape(type);
-    if (fast) return fast.length === 0 ? resource : withoutKeys(resource, fast);
+    if (fast) return fast.size === 0 ? resource : withoutKeys(resource, fast);
   }
   const include = attributes && attributes.length > 0 ? selection(type, attributes) : undefined;
   const exclude = excludedAttributes && excludedAttributes.length > 0 ? selection(type, excludedAttributes) : undefined;
