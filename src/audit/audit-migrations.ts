@@ -126,10 +126,27 @@ function partialSubjectIndexes(): Migration {
   };
 }
 
+/**
+ * No index on request_id or tenant_id: queries by them (neither is one of the query dimensions
+ * the admin API and CLI offer beside user, group, target, type and time) scan in seq order,
+ * while every event written would otherwise pay for both, request_id with a random page each.
+ */
+function dropRequestAndTenantIndexes(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      for (const column of ['request_id', 'tenant_id']) await db.schema.dropIndex(`audit_events_${column}_seq`).execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const column of ['request_id', 'tenant_id']) await db.schema.createIndex(`audit_events_${column}_seq`).on('audit_events').columns([column, 'seq']).execute();
+    },
+  };
+}
+
 export const auditMigrations: MigrationSet = (dialect) => ({
   '0200-audit-events': events(dialect),
   '0201-audit-head': head(dialect),
   '0202-audit-checkpoints': checkpoints(dialect),
   '0203-audit-pending': pending(dialect),
   '0204-audit-partial-subject-indexes': partialSubjectIndexes(),
+  '0205-audit-no-request-tenant-indexes': dropRequestAndTenantIndexes(),
 });
