@@ -210,9 +210,12 @@ export class MysqlTarget implements Target {
             return this.#plan(step, actual);
         }
       });
-      // The default role once, after the account's last role change (it only names the per-user role).
+      // The default role once, after the account's last role change (it only names the per-user
+      // role): for a new login, and after a revoke (default_role survives REVOKE, targets.md). A
+      // grant to an account whose per-user role is already its default needs none.
+      const resets = steps.some((step) => step.op === 'createLogin' || step.op === 'revoke');
       const last = steps.findLastIndex((step) => step.op === 'createLogin' || step.op === 'grant' || step.op === 'revoke');
-      if (last >= 0) perStep[last]!.push(s.setDefaultRole(login));
+      if (resets && last >= 0) perStep[last]!.push(s.setDefaultRole(login));
       return perStep.map((list) => list.map((st) => st.text));
     } catch {
       return undefined;
