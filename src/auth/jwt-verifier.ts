@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import type { Tenant, TenantRepository } from '../domain/tenancy.ts';
 import type { Principal } from './token-service.ts';
 
@@ -15,6 +15,8 @@ export class JwtVerifier {
   constructor(private readonly tenants: TenantRepository) {}
 
   async verify(jwt: string): Promise<Principal | undefined> {
+    // Loaded on the first JWT: most deployments use bearer tokens only, and jose is slow to load.
+    const { decodeJwt, jwtVerify } = await import('jose');
     let issuer: string | undefined;
     try {
       issuer = decodeJwt(jwt).iss;
@@ -46,6 +48,7 @@ export class JwtVerifier {
     const version = remote ? 'remote' : await stat(source).then((st) => `${st.mtimeMs}:${st.size}`);
     const cached = this.keySets.get(tenant.id);
     if (cached && cached.source === source && cached.version === version) return cached.keys;
+    const { createLocalJWKSet, createRemoteJWKSet } = await import('jose');
     const keys = remote
       ? createRemoteJWKSet(new URL(source))
       : createLocalJWKSet(JSON.parse(await readFile(source, 'utf8')));
