@@ -123,7 +123,7 @@ async function principalAccess(
   if (!desired) return { rows: [] };
   const holder = recorded ? undefined : recordedByLogin.get(desired.login);
   if (holder) {
-    // As in planPrincipal: the login belongs to the user it is recorded for, whose rows (or its stale rows) show its state; this user holds nothing.
+    // As in planPrincipals: the login belongs to the user it is recorded for, whose rows (or its stale rows) show its state; this user holds nothing.
     const note = `the login is recorded for user ${holder.userId} of tenant ${holder.tenantId}; a new user never inherits another user's login`;
     return {
       rows: [{ ...identity, login: desired.login, role: null, grantedBy: [], since: null, lastChange: null, canLogin: false, held: false, desired: desired.state === 'present', matchesDirectory: false, note }],

@@ -25,7 +25,7 @@ export interface AttemptReport {
   results: StepResult[];
 }
 
-/** The job's state after finish(); 'lost' when the lease had expired and the job was taken over. */
+/** A job's state after finishMany(); 'lost' when the lease had expired and the job was taken over. */
 export type FinishState = JobState | 'lost';
 
 export interface ListJobsFilter {
