@@ -71,12 +71,12 @@ async function migrate(db: Kysely<any>, sets: MigrationSet[], dialect: SqlDialec
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const dialect = dialectOf(options.store);
   if (dialect === 'sqlite' && !options.dataDir) throw new Error('the embedded SQLite store needs a data folder (dataDir)');
-  const db = dialect === 'sqlite' ? await openSqlite(options.dataDir, options.exclusive ?? true) : await openPostgres(options.store);
+  const opened = dialect === 'sqlite' ? await openSqlite(options.dataDir, options.exclusive ?? true) : await openPostgres(options.store);
   try {
-    await migrate(db, options.migrations, dialect);
+    await migrate(opened.db, options.migrations, dialect);
   } catch (error) {
-    await db.destroy();
+    await opened.close();
     throw error;
   }
-  return { db, dialect, close: () => db.destroy() };
+  return { db: opened.db, dialect, close: () => opened.close() };
 }

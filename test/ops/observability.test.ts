@@ -46,12 +46,13 @@ test('observability: metrics and readiness during provisioning; logs carry reque
     }));
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const scimUrl = await eventually('server start', () => {
+    // stdout arrives in chunks (and debug log lines share it): wait for the whole token line.
+    const { scimUrl, token } = await eventually('server start', () => {
       const found = /SCIM base URL[^:]*: (\S+)/.exec(out)?.[1];
-      assert.ok(found && out.includes('shown ONCE'), out);
-      return found;
+      const secret = /shown ONCE[^\n]*\n\s*(rcs_\S+)\n/.exec(out)?.[1];
+      assert.ok(found && secret, out);
+      return { scimUrl: found, token: secret };
     }, 30_000);
-    const token = out.split('\n')[out.split('\n').findIndex((l) => l.includes('shown ONCE')) + 1]!.trim();
     const base = scimUrl.replace(/\/scim\/v2$/, '');
     const metrics = async () => (await fetch(`${base}/metrics`)).text();
 

@@ -7,7 +7,7 @@ const POOL_SIZE = 10;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** A pooled PostgreSQL store; several Rolecall instances may share the database. */
-export async function openPostgres(url: string): Promise<Kysely<any>> {
+export async function openPostgres(url: string): Promise<{ db: Kysely<any>; close(): Promise<void> }> {
   // A bounded wait for a connection: with the server down, requests fail instead of queueing forever.
   const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle pooled connection that breaks (server restart, network cut) is dropped by the pool and
@@ -19,7 +19,8 @@ export async function openPostgres(url: string): Promise<Kysely<any>> {
     throw new Error(`cannot connect to the PostgreSQL store: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   });
   client.release();
-  return new Kysely<any>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool) }) });
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool) }) });
+  return { db, close: () => db.destroy() };
 }
 
 /** PostgreSQL addresses JSON as a jsonb expression. */

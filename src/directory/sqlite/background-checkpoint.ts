@@ -3,6 +3,8 @@ import { Worker } from 'node:worker_threads';
 
 /** How often the background connection copies the WAL into the database file. */
 const INTERVAL_MS = 200;
+/** How long stop() waits for the last checkpoint and close. */
+const STOP_TIMEOUT_MS = 5000;
 
 /**
  * The checkpointer's code, run as a plain-JavaScript worker (no TypeScript loader reaches worker
@@ -43,14 +45,15 @@ export function startBackgroundCheckpoint(file: string): BackgroundCheckpoint {
   worker.unref();
   // A worker that dies (the file vanished, the driver failed to load) leaves the writer's own checkpoints in charge.
   worker.on('error', () => undefined);
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return {
     stop: async () => {
-      const closed = new Promise<void>((resolve) => {
-        worker.once('message', () => resolve());
-        worker.once('exit', () => resolve());
-      });
+      const closed = new Promise<void>((resolve) => worker.once('message', () => resolve()));
       worker.postMessage('stop');
-      await closed;
+      // Bounded: a worker stuck in I/O is terminated rather than holding up shutdown.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_TIMEOUT_MS)))]);
+      clearTimeout(timer);
       await worker.terminate();
     },
   };

@@ -93,7 +93,7 @@ function takeOwnership(dataDir: string): BetterSqlite3.Database {
  * cache); only an OS crash or power loss before the next checkpoint's fsync may lose the last
  * commits, and never corrupts the database. FULL would fsync every commit for that last case.
  */
-export async function openSqlite(dataDir: string, exclusive = true): Promise<Kysely<any>> {
+export async function openSqlite(dataDir: string, exclusive = true): Promise<{ db: Kysely<any>; close(): Promise<void> }> {
   mkdirSync(dataDir, { recursive: true });
   const owner = exclusive ? takeOwnership(dataDir) : undefined;
   const file = join(dataDir, SQLITE_FILE);
@@ -116,11 +116,18 @@ export async function openSqlite(dataDir: string, exclusive = true): Promise<Kys
   if (owner) writeFileSync(pidFile, `${process.pid}\n`);
   const database = cachingDatabase(raw, () => {
     if (!owner) return;
-    void checkpoint?.stop();
     rmSync(pidFile, { force: true });
     owner.close();
   });
-  return new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  return {
+    db,
+    // The checkpointing thread closes last, so the store's files are settled when this resolves.
+    close: async () => {
+      await db.destroy();
+      await checkpoint?.stop();
+    },
+  };
 }
 
 /** SQLite addresses JSON as (document, JSON path text); the path may start at a json_each row. */
