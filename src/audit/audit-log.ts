@@ -228,8 +228,9 @@ export class AuditLog {
    * Appends one event inside `executor`'s transaction, so the event commits or rolls back
    * with the change it records. Given the root Kysely instance it opens its own transaction.
    * The head row stays locked until the caller commits: append last in a transaction, just
-   * before commit, to keep other writers' wait short. On PostgreSQL the caller's transaction
-   * must be READ COMMITTED (the default): the locked head is then re-read at its newest version.
+   * before commit, to keep other writers' wait short, or use record(), which takes no lock.
+   * On PostgreSQL the caller's transaction must be READ COMMITTED (the default): the locked
+   * head is then re-read at its newest version.
    */
   async append(executor: Kysely<any>, input: AuditEventInput): Promise<AuditEvent> {
     const [row] = await this.appendRows(executor, [input]);
