@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RolecallError } from '../domain/errors.ts';
 import { executePlan, planStatements } from './execute-plan.ts';
-import type { ActualAccount, PlannedAccount, Step, StepResult, Target } from './target.ts';
+import type { ActualAccount, Step, StepResult, Target } from './target.ts';
 
 /** Records every step it is asked to apply; fails (or throws on) the steps it is told to. */
 class FakeTarget implements Target {
@@ -23,13 +23,12 @@ class FakeTarget implements Target {
   async readAccount(login: string): Promise<ActualAccount> {
     return { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 };
   }
-  async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
-    return new Map(await Promise.all(logins.map(async (login) => [login, await this.readAccount(login)] as const)));
+  // executePlan drives apply() alone; the batch side of the interface is not used here.
+  async readAccounts(): Promise<Map<string, ActualAccount>> {
+    throw new Error('not used by these tests');
   }
-  async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
-    const results: StepResult[][] = [];
-    for (const plan of plans) results.push(await executePlan(this, plan.steps));
-    return results;
+  async applyPlans(): Promise<StepResult[][]> {
+    throw new Error('not used by these tests');
   }
   async listManaged(): Promise<ActualAccount[]> {
     return [];
