@@ -31,6 +31,7 @@ import {
   pgAdmin,
   type HeldSession,
   type Provisioners,
+  vacuumPostgresCatalogs,
 } from './provision/databases.ts';
 import { rawMariadb, rawPostgres } from './provision/raw-baseline.ts';
 import { groupsOf, seedWithOutbox } from './provision/seed.ts';
@@ -246,13 +247,17 @@ async function syncPhase(p: Provisioners, kind: Kind): Promise<SyncResult> {
   const dir = mkdtempSync(join(tmpdir(), 'rolecall-provbench-'));
   let server: ChildServer | undefined;
   try {
-    // Raw baseline first, then its roles are dropped so both runs start from the same catalog.
+    // Raw baseline first, then its roles are dropped (and the role catalogs vacuumed, before
+    // each run) so both runs start from the same catalog.
+    if (kind === 'pg') await vacuumPostgresCatalogs();
     const rawShape = { users: USERS, groups: GROUPS, groupsOf: (i: number) => groupsOf(i, shape), login: (i: number) => `${rawPrefix}u${i}`, role: (g: number) => `${rawPrefix}role_${g}` };
     log(`[sync ${kind}] raw baseline: ${USERS} users, ${GROUPS} groups, ${USERS * GROUPS_PER_USER} grants`);
     const raw = kind === 'pg' ? await rawPostgres(p.pgUrl, rawShape) : await rawMariadb(p.mariaUrl, rawShape);
     log(`[sync ${kind}] raw: ${raw.statements} statements in ${raw.seconds.toFixed(2)} s`);
-    if (kind === 'pg') await dropPostgresRoles(rawPrefix);
-    else await dropMariadbAccounts(rawPrefix);
+    if (kind === 'pg') {
+      await dropPostgresRoles(rawPrefix);
+      await vacuumPostgresCatalogs();
+    } else await dropMariadbAccounts(rawPrefix);
 
     const policy = writePolicy(dir, p, [kind], prefix, GROUPS);
     const dataDir = join(dir, 'data');

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadServerConfig } from '../src/app/config.ts';
+import { builtCli } from './lib/built-server.ts';
 import { closedLoop, fixedRate, rssOf, type LoadResult, type Req } from './lib/load.ts';
 import { seedDirectory } from './lib/seed-directory.ts';
 import { postgresDown, scratchPostgresDatabase } from '../test/support/services.ts';
@@ -100,7 +101,7 @@ async function benchRolecall(store: string, label: string): Promise<{ label: str
     process.stderr.write(`[${label}] seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     const headers = { authorization: `Bearer ${seeded.token}`, 'content-type': 'application/scim+json', accept: 'application/scim+json' };
     const run = async (audit: boolean) => {
-      const { child, line } = await startChild(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--store', storeSetting, '--data-dir', dataDir, '--log-level', 'silent'], { ROLECALL_AUDIT: String(audit) });
+      const { child, line } = await startChild([...builtCli(), 'serve', '--port', '0', '--store', storeSetting, '--data-dir', dataDir, '--log-level', 'silent'], { ROLECALL_AUDIT: String(audit) });
       const base = `${line.split(' ')[2]}/scim/v2`;
       process.stderr.write(`[${label}] audit ${audit ? 'on' : 'off'}: ${base}\n`);
       const members = audit ? seeded.nonMemberIds.slice(0, seeded.nonMemberIds.length / 2) : seeded.nonMemberIds.slice(seeded.nonMemberIds.length / 2);

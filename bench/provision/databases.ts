@@ -129,6 +129,21 @@ export async function dropPostgresRoles(token: string, keep: string[] = []): Pro
 }
 
 /**
+ * VACUUMs PostgreSQL's shared role catalogs. Dropping 10,000 roles leaves as many dead rows and
+ * index entries in pg_authid and pg_auth_members, which slow the next run's CREATE ROLE and
+ * GRANT (each checks a name against those indexes): without this, whichever sync runs second
+ * pays for the first one's roles.
+ */
+export async function vacuumPostgresCatalogs(): Promise<void> {
+  const c = await pgAdmin();
+  try {
+    await c.query('VACUUM pg_authid, pg_auth_members');
+  } finally {
+    await c.end();
+  }
+}
+
+/**
  * Removes every MariaDB account and role whose name carries `token` (users, per-user roles
  * `rc$...`, group roles, the provisioner). Many thousands of DROP USER statements on users holding
  * role grants run at ~110/s (targets.md), so the rows are deleted from the grant tables directly

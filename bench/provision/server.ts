@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import { builtCli } from '../lib/built-server.ts';
 
 export interface ChildServer {
   child: ChildProcess;
@@ -33,7 +34,7 @@ export function profileServersInto(dir: string | undefined): void {
 }
 
 export function startServer(options: ServeOptions): Promise<ChildServer> {
-  const command = [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), '--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data-dir', options.dataDir, '--policy', options.policy, '--log-level', 'silent'];
+  const command = [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), ...builtCli(), 'serve', '--port', '0', '--data-dir', options.dataDir, '--policy', options.policy, '--log-level', 'silent'];
   return new Promise((resolve, reject) => {
     const spawnedAt = performance.now();
     const child = spawn(process.execPath, command, {
