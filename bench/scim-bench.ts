@@ -6,12 +6,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadServerConfig } from '../src/app/config.ts';
 import { builtCli } from './lib/built-server.ts';
-import { closedLoop, fixedRate, rssOf, type LoadResult, type Req } from './lib/load.ts';
+import { closedLoop, fixedRate, mergeResults, rssOf, type LoadResult, type Req } from './lib/load.ts';
 import { seedDirectory } from './lib/seed-directory.ts';
 import { postgresDown, scratchPostgresDatabase } from '../test/support/services.ts';
 
@@ -78,46 +78,97 @@ async function stop(child: ChildProcess): Promise<void> {
 
 interface Measured { throughput: LoadResult; atRate?: LoadResult }
 
-async function measure(base: string, headers: Record<string, string>, list: Row[], withRate: boolean): Promise<Map<string, Measured>> {
+const report = (label: string, name: string, m: Measured) =>
+  process.stderr.write(`  [${label}] ${name}: ${m.throughput.rps.toFixed(0)} req/s, p50 ${m.throughput.p50.toFixed(2)} ms, p99 ${m.throughput.p99.toFixed(2)} ms, errors ${m.throughput.errors}${m.atRate ? `; at ${RATE}/s: ${m.atRate.requests} sent, p99 ${m.atRate.p99.toFixed(2)} ms, errors ${m.atRate.errors}` : ''}${m.throughput.errors + (m.atRate?.errors ?? 0) > 0 ? `; statuses ${JSON.stringify(m.throughput.statuses)} / ${JSON.stringify(m.atRate?.statuses ?? {})}` : ''}\n`);
+
+const warm = (base: string, headers: Record<string, string>, row: Row) =>
+  closedLoop(base, headers, row.req, { concurrency: 4, maxRequests: 200, maxSeconds: 2, ok: row.ok });
+const loadOf = (base: string, headers: Record<string, string>, row: Row, seconds: number) =>
+  closedLoop(base, headers, row.req, { concurrency: CONCURRENCY, maxRequests: MAX_REQUESTS, maxSeconds: seconds, ok: row.ok });
+
+/** One server, every row: SCIMMY's reference. */
+async function measure(base: string, headers: Record<string, string>, list: Row[]): Promise<Map<string, Measured>> {
   const results = new Map<string, Measured>();
   for (const row of list) {
-    await closedLoop(base, headers, row.req, { concurrency: 4, maxRequests: 200, maxSeconds: 2, ok: row.ok });
-    const throughput = await closedLoop(base, headers, row.req, { concurrency: CONCURRENCY, maxRequests: MAX_REQUESTS, maxSeconds: SECONDS, ok: row.ok });
-    const atRate = withRate ? await fixedRate(base, headers, row.req, { rps: RATE, seconds: Math.min(4, SECONDS), ok: row.ok }) : undefined;
-    results.set(row.name, { throughput, ...(atRate ? { atRate } : {}) });
-    process.stderr.write(`  ${row.name}: ${throughput.rps.toFixed(0)} req/s, p50 ${throughput.p50.toFixed(2)} ms, p99 ${throughput.p99.toFixed(2)} ms, errors ${throughput.errors}${atRate ? `; at ${RATE}/s: ${atRate.requests} sent, p99 ${atRate.p99.toFixed(2)} ms, errors ${atRate.errors}` : ''}\n`);
+    await warm(base, headers, row);
+    const measured = { throughput: await loadOf(base, headers, row, SECONDS) };
+    results.set(row.name, measured);
+    report('scimmy', row.name, measured);
+  }
+  return results;
+}
+
+interface Side { base: string; rows: Row[] }
+
+/**
+ * The audit cost, measured fairly: servers with auditing on and off run side by side on two
+ * copies of the same seeded store, and each row alternates between them (on, off, on, off,
+ * half the time each), so drift of this machine over a run hits both alike. Each side's
+ * figure merges its two halves. The fixed-rate latency is measured with auditing on.
+ */
+async function measurePair(headers: Record<string, string>, on: Side, off: Side, label: string): Promise<{ on: Map<string, Measured>; off: Map<string, Measured> }> {
+  const results = { on: new Map<string, Measured>(), off: new Map<string, Measured>() };
+  for (let r = 0; r < on.rows.length; r++) {
+    const rowOn = on.rows[r]!;
+    const rowOff = off.rows[r]!;
+    await warm(on.base, headers, rowOn);
+    await warm(off.base, headers, rowOff);
+    const halves: { on: LoadResult[]; off: LoadResult[] } = { on: [], off: [] };
+    for (let round = 0; round < 2; round++) {
+      halves.on.push(await loadOf(on.base, headers, rowOn, SECONDS / 2));
+      halves.off.push(await loadOf(off.base, headers, rowOff, SECONDS / 2));
+    }
+    const atRate = await fixedRate(on.base, headers, rowOn.req, { rps: RATE, seconds: Math.min(4, SECONDS), ok: rowOn.ok });
+    results.on.set(rowOn.name, { throughput: mergeResults(halves.on), atRate });
+    results.off.set(rowOff.name, { throughput: mergeResults(halves.off) });
+    report(`${label} audit on`, rowOn.name, results.on.get(rowOn.name)!);
+    report(`${label} audit off`, rowOff.name, results.off.get(rowOff.name)!);
   }
   return results;
 }
 
 async function benchRolecall(store: string, label: string): Promise<{ label: string; audit: Map<string, Measured>; noAudit: Map<string, Measured>; rss: number; bodyBytes: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rolecall-bench-'));
+  const dataDirOff = mkdtempSync(join(tmpdir(), 'rolecall-bench-off-'));
   const pg = store === 'postgres' ? await scratchPostgresDatabase('rolecall_bench') : undefined;
+  let pgOff: Awaited<ReturnType<typeof scratchPostgresDatabase>> | undefined;
   const storeSetting = pg ? pg.url : 'sqlite';
+  const children: ChildProcess[] = [];
   try {
     process.stderr.write(`[${label}] seeding ${USERS} users, ${GROUPS} groups, one group of ${BIG} members...\n`);
     const t0 = performance.now();
     const seeded = await seedDirectory(loadServerConfig({ store: storeSetting, dataDir, logLevel: 'silent' }), { users: USERS, groups: GROUPS, bigGroupMembers: BIG });
     process.stderr.write(`[${label}] seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    // The audit-off server gets an identical copy of the seeded store.
+    if (pg) pgOff = await scratchPostgresDatabase('rolecall_bench_off', { copyOf: pg.url });
+    else cpSync(dataDir, dataDirOff, { recursive: true });
     const headers = { authorization: `Bearer ${seeded.token}`, 'content-type': 'application/scim+json', accept: 'application/scim+json' };
-    const run = async (audit: boolean) => {
-      const { child, line } = await startChild([...builtCli(), 'serve', '--port', '0', '--store', storeSetting, '--data-dir', dataDir, '--log-level', 'silent'], { ROLECALL_AUDIT: String(audit) });
+    const start = async (audit: boolean) => {
+      const { child, line } = await startChild([...builtCli(), 'serve', '--port', '0', '--store', audit ? storeSetting : (pgOff?.url ?? 'sqlite'), '--data-dir', audit ? dataDir : dataDirOff, '--log-level', 'silent'], { ROLECALL_AUDIT: String(audit) });
+      children.push(child);
       const base = `${line.split(' ')[2]}/scim/v2`;
       process.stderr.write(`[${label}] audit ${audit ? 'on' : 'off'}: ${base}\n`);
-      const members = audit ? seeded.nonMemberIds.slice(0, seeded.nonMemberIds.length / 2) : seeded.nonMemberIds.slice(seeded.nonMemberIds.length / 2);
-      const measured = await measure(base, headers, rows(seeded.bigGroupId, members, `${label}-${audit}`), audit);
-      const rss = rssOf(child.pid!);
-      const sample = await fetch(`${base}/Users?filter=${encodeURIComponent('userName eq "user1@example.com"')}`, { headers });
-      const bodyBytes = (await sample.arrayBuffer()).byteLength;
-      await stop(child);
-      return { measured, rss, bodyBytes };
+      return { child, base };
     };
-    const on = await run(true);
-    const off = await run(false);
-    return { label, audit: on.measured, noAudit: off.measured, rss: on.rss, bodyBytes: on.bodyBytes };
+    const on = await start(true);
+    const off = await start(false);
+    const half = seeded.nonMemberIds.length / 2;
+    const measured = await measurePair(
+      headers,
+      { base: on.base, rows: rows(seeded.bigGroupId, seeded.nonMemberIds.slice(0, half), `${label}-on`) },
+      { base: off.base, rows: rows(seeded.bigGroupId, seeded.nonMemberIds.slice(half), `${label}-off`) },
+      label,
+    );
+    const rss = rssOf(on.child.pid!);
+    const sample = await fetch(`${on.base}/Users?filter=${encodeURIComponent('userName eq "user1@example.com"')}`, { headers });
+    const bodyBytes = (await sample.arrayBuffer()).byteLength;
+    return { label, audit: measured.on, noAudit: measured.off, rss, bodyBytes };
   } finally {
+    for (const child of children) await stop(child);
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dataDirOff, { recursive: true, force: true });
     await pg?.drop();
+    await pgOff?.drop();
   }
 }
 
@@ -128,7 +179,7 @@ async function benchScimmy(): Promise<Map<string, Measured>> {
   try {
     const headers = { authorization: 'Bearer bench', 'content-type': 'application/scim+json', accept: 'application/scim+json' };
     const ids = Array.from({ length: 50_000 }, () => randomUUID());
-    return await measure(`http://127.0.0.1:${port}/scim/v2`, headers, rows('big', ids, 'scimmy'), false);
+    return await measure(`http://127.0.0.1:${port}/scim/v2`, headers, rows('big', ids, 'scimmy'));
   } finally {
     await stop(child);
   }
@@ -157,7 +208,7 @@ async function main() {
   const ceiling = await benchCeiling(results[0]!.bodyBytes);
 
   const lines: string[] = [];
-  lines.push(`SCIM benchmark: ${USERS} users, ${GROUPS} groups, PATCH into a ${BIG}-member group; ${CONCURRENCY} concurrent clients, <= ${SECONDS} s or ${MAX_REQUESTS} requests per row; loopback, ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
+  lines.push(`SCIM benchmark: ${USERS} users, ${GROUPS} groups, PATCH into a ${BIG}-member group; ${CONCURRENCY} concurrent clients; per row and server ${SECONDS} s in two halves of <= ${SECONDS / 2} s or ${MAX_REQUESTS} requests, alternating audit on/off servers; loopback, ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
   lines.push(`HTTP ceiling (bare Hono route, ${results[0]!.bodyBytes}-byte JSON body): ${f(ceiling.rps)} req/s, p50 ${f(ceiling.p50, 2)} ms, p99 ${f(ceiling.p99, 2)} ms`);
   lines.push('');
   lines.push(`| store | request | req/s | p50 ms | p99 ms | p99 ms at ${RATE}/s (sent) | SCIMMY req/s | x SCIMMY | % of ceiling | req/s audit off | audit cost |`);

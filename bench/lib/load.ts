@@ -15,6 +15,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   statuses: Record<number, number>;
+  /** Every latency, sorted (ms): results of several runs merge exactly. */
+  latencies: number[];
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -42,7 +44,14 @@ function send(base: URL, headers: Record<string, string>, req: Req): Promise<num
 function summarise(latencies: number[], errors: number, seconds: number, statuses: Record<number, number>): LoadResult {
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { requests: latencies.length, errors, seconds, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), statuses };
+  return { requests: latencies.length, errors, seconds, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), statuses, latencies };
+}
+
+/** One result of several runs of the same load: requests over their summed time, percentiles of all latencies. */
+export function mergeResults(results: LoadResult[]): LoadResult {
+  const statuses: Record<number, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + v;
+  return summarise(results.flatMap((r) => r.latencies), results.reduce((n, r) => n + r.errors, 0), results.reduce((n, r) => n + r.seconds, 0), statuses);
 }
 
 /** Closed loop: `concurrency` workers send back to back; bounded by count AND time. */

@@ -53,11 +53,13 @@ export const needPostgres = async (t: TestContext) => need(t, 'PostgreSQL', awai
 export const needMariadb = async (t: TestContext) => need(t, 'MariaDB', await mariadbDown());
 
 /** Creates a throwaway PostgreSQL database; returns its URL and a drop function. */
-export async function scratchPostgresDatabase(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function scratchPostgresDatabase(prefix: string, options: { copyOf?: string } = {}): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
+  // copyOf: the URL of a database to clone (it must have no open connections).
+  const template = options.copyOf ? ` TEMPLATE "${decodeURIComponent(new URL(options.copyOf).pathname.slice(1)).replaceAll('"', '""')}"` : '';
+  await admin.query(`CREATE DATABASE "${name}"${template}`);
   await admin.end();
   const url = new URL(POSTGRES_URL);
   url.pathname = `/${name}`;
