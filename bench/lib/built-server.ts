@@ -12,5 +12,5 @@ export function builtCli(): string[] {
     execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
     built = true;
   }
-  return ['--enable-source-maps', 'dist/rolecall.mjs'];
+  return ['dist/rolecall.mjs'];
 }

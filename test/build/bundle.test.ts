@@ -15,7 +15,7 @@ import { eventually, ROOT } from '../e2e/e2e-world.ts';
 test('the bundle that npm start runs builds, serves SCIM on the embedded store and stops cleanly', { timeout: 120_000 }, async () => {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const dataDir = mkdtempSync(join(tmpdir(), 'rolecall-bundle-'));
-  const child = spawn(process.execPath, ['--enable-source-maps', join(ROOT, 'dist', 'rolecall.mjs'), 'serve', '--port', '0', '--data-dir', dataDir], {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'rolecall.mjs'), 'serve', '--port', '0', '--data-dir', dataDir], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
