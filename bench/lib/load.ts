@@ -21,6 +21,15 @@ export interface LoadResult {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
+/**
+ * Closes the keep-alive sockets left idle by the previous load: the bench alternates between
+ * servers, and a socket idle past the server's keep-alive timeout may be closed by the server
+ * just as it is reused (a failed request that no server ever saw).
+ */
+function dropIdleSockets(): void {
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
+
 /** A request still unanswered after this long counts as failed (status 0), so no loop waits without bound. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -57,6 +66,7 @@ export function mergeResults(results: LoadResult[]): LoadResult {
 /** Closed loop: `concurrency` workers send back to back; bounded by count AND time. */
 export async function closedLoop(baseUrl: string, headers: Record<string, string>, next: (i: number) => Req, opts: { concurrency: number; maxRequests: number; maxSeconds: number; ok: (status: number) => boolean }): Promise<LoadResult> {
   const base = new URL(baseUrl);
+  dropIdleSockets();
   const latencies: number[] = [];
   const statuses: Record<number, number> = {};
   let errors = 0;
@@ -80,6 +90,7 @@ export async function closedLoop(baseUrl: string, headers: Record<string, string
 /** Open loop at a fixed rate (latency under a given load, not throughput); bounded by count and time. */
 export async function fixedRate(baseUrl: string, headers: Record<string, string>, next: (i: number) => Req, opts: { rps: number; seconds: number; ok: (status: number) => boolean }): Promise<LoadResult> {
   const base = new URL(baseUrl);
+  dropIdleSockets();
   const total = Math.round(opts.rps * opts.seconds);
   const latencies: number[] = [];
   const statuses: Record<number, number> = {};
