@@ -193,11 +193,10 @@ export class ProvisioningRuntime {
       onStepResult: async (event) => {
         metrics()?.steps.inc({ target: event.target, op: event.step.op, outcome: event.outcome });
         if (events) {
+          // A StepEvent is a StepResult with context: it is passed as the result itself (no copy per step).
           events.add(provisionStepEvent({
-            ...(event.grantedBy ? { grantedBy: event.grantedBy } : {}),
-            tenantId: event.tenantId, target: event.target, userId: event.userId ?? '', login: event.login,
-            result: { step: event.step, outcome: event.outcome, statements: event.statements, durationMs: event.durationMs, ...(event.disposition ? { disposition: event.disposition } : {}), ...(event.message ? { message: event.message } : {}) },
-            ...(event.jobId === null ? {} : { jobId: String(event.jobId) }),
+            tenantId: event.tenantId, target: event.target, userId: event.userId ?? '', login: event.login, result: event,
+            grantedBy: event.grantedBy, jobId: event.jobId === null ? undefined : String(event.jobId),
           }));
         }
       },

@@ -137,8 +137,9 @@ function isoTime(text: string, name: string): string {
 }
 
 /**
- * Rows per INSERT of chained events, largest first: a batch is written as a few statements of
- * these sizes, each compiled once (12 columns x 100 rows stays far under both stores' limits).
+ * Rows per INSERT of chained events (and per DELETE of sealed pending ones), largest first: a
+ * batch is written as a few statements of these sizes, each compiled once (12 columns x 100
+ * rows stays far under both stores' limits).
  */
 const INSERT_SIZES = [100, 10, 1] as const;
 
@@ -176,7 +177,8 @@ function chain(head: { seq: number; hash: string }, events: { subject: AuditSubj
   let prevHash = head.hash;
   return events.map(({ subject, at, payload }, i) => {
     const seq = head.seq + 1 + i;
-    const hash = eventHash({ ...subject, seq, at, payload, prevHash });
+    const { type, tenantId, requestId, actor, userId, groupId, target } = subject;
+    const hash = eventHash({ type, tenantId, requestId, actor, userId, groupId, target, seq, at, payload, prevHash });
     const row = { subject, seq, at, payload, prevHash, hash };
     prevHash = hash;
     return row;
@@ -209,6 +211,12 @@ export class AuditLog {
   private readonly batchSize: number;
   private readonly retentionDays: number | undefined;
   private readonly insertTemplates = new Map<number, QueryTemplate<unknown[]>>();
+  private readonly deleteTemplates = new Map<number, QueryTemplate<unknown[]>>();
+  /** Every append and seal runs these: compiled once (see QueryTemplate). */
+  private readonly selectHead: QueryTemplate<[]>;
+  private readonly updateHead: QueryTemplate<[number, string]>;
+  private readonly anyPending: QueryTemplate<[]>;
+  private readonly selectPending: QueryTemplate<[]>;
   /** record() runs once per audited change: its insert is compiled once (see QueryTemplate). */
   private readonly insertPending: QueryTemplate<[string, string, string | null, string | null, string, string | null, string | null, string | null, string]>;
 
@@ -217,6 +225,13 @@ export class AuditLog {
     this.insertPending = new QueryTemplate(database.db, 9, (db, at, type, tenantId, requestId, actor, userId, groupId, target, payload) =>
       db.insertInto('audit_pending').values({ at, type, tenant_id: tenantId, request_id: requestId, actor, user_id: userId, group_id: groupId, target, payload }));
     this.dialect = database.dialect;
+    // SQLite has no FOR UPDATE and needs none: its write transactions are serialised.
+    this.selectHead = new QueryTemplate(database.db, 0, (db) =>
+      db.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1).$if(this.dialect === 'postgres', (q) => q.forUpdate()));
+    this.updateHead = new QueryTemplate(database.db, 2, (db, seq, hash) =>
+      db.updateTable('audit_head').set({ last_seq: seq, last_hash: hash }).where('id', '=', 1));
+    this.anyPending = new QueryTemplate(database.db, 0, (db) => db.selectFrom('audit_pending').select('id').limit(1));
+    this.selectPending = new QueryTemplate(database.db, 0, (db) => db.selectFrom('audit_pending').selectAll().orderBy('id').limit(SEAL_BATCH));
     this.clock = options.clock ?? (() => new Date());
     this.batchSize = options.batchSize ?? 10_000;
     this.retentionDays = options.retentionDays;
@@ -273,8 +288,7 @@ export class AuditLog {
 
   /** Chains every committed pending event (see record()); returns how many. Cheap when none is pending. */
   async seal(): Promise<number> {
-    const any = await this.db.selectFrom('audit_pending').select('id').limit(1).executeTakeFirst();
-    if (!any) return 0;
+    if ((await this.anyPending.execute(this.db)).rows.length === 0) return 0;
     return this.db.transaction().execute(async (tx) => {
       const head = await this.lockHead(tx);
       const sealed = await this.sealPending(tx, head);
@@ -290,7 +304,7 @@ export class AuditLog {
   private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
     let current = head;
     for (;;) {
-      const pending = await tx.selectFrom('audit_pending').selectAll().orderBy('id').limit(SEAL_BATCH).execute();
+      const { rows: pending } = await this.selectPending.execute<Row & { id: number }>(tx);
       if (pending.length === 0) return current;
       const rows = chain(current, pending.map((row) => ({
         at: row.at as string,
@@ -298,8 +312,10 @@ export class AuditLog {
         subject: subjectOf(row as Row),
       })));
       await this.insertChained(tx, rows);
-      for (let i = 0; i < pending.length; i += 500) {
-        await tx.deleteFrom('audit_pending').where('id', 'in', pending.slice(i, i + 500).map((row) => row.id)).execute();
+      for (let i = 0; i < pending.length; ) {
+        const size = INSERT_SIZES.find((n) => n <= pending.length - i)!;
+        await this.deletePending(size).execute(tx, ...pending.slice(i, i + size).map((row) => row.id));
+        i += size;
       }
       const last = rows[rows.length - 1]!;
       current = { seq: last.seq, hash: last.hash };
@@ -320,7 +336,7 @@ export class AuditLog {
       i += size;
     }
     const last = rows[rows.length - 1]!;
-    await tx.updateTable('audit_head').set({ last_seq: last.seq, last_hash: last.hash }).where('id', '=', 1).execute();
+    await this.updateHead.execute(tx, last.seq, last.hash);
   }
 
   /** The INSERT of `size` events, compiled once per size (see INSERT_SIZES). */
@@ -331,6 +347,16 @@ export class AuditLog {
         db.insertInto('audit_events').values(Array.from({ length: size }, (_, r) =>
           Object.fromEntries(EVENT_COLUMNS.map((column, c) => [column, values[r * EVENT_COLUMNS.length + c]])))));
       this.insertTemplates.set(size, template);
+    }
+    return template;
+  }
+
+  /** The DELETE of `size` pending events by id, compiled once per size. */
+  private deletePending(size: number): QueryTemplate<unknown[]> {
+    let template = this.deleteTemplates.get(size);
+    if (!template) {
+      template = new QueryTemplate(this.db, size, (db, ...ids) => db.deleteFrom('audit_pending').where('id', 'in', ids));
+      this.deleteTemplates.set(size, template);
     }
     return template;
   }
@@ -497,10 +523,9 @@ export class AuditLog {
   }
 
   private async lockHead(tx: Kysely<any>): Promise<{ seq: number; hash: string }> {
-    const query = tx.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1);
-    // SQLite has no FOR UPDATE and needs none: one process owns the store and writes are serialised.
-    const row = await (this.dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirstOrThrow();
-    return { seq: Number(row.last_seq), hash: row.last_hash as string };
+    const [row] = (await this.selectHead.execute<{ last_seq: unknown; last_hash: string }>(tx)).rows;
+    if (!row) throw new Error('audit_head has no row: the audit migrations did not run');
+    return { seq: Number(row.last_seq), hash: row.last_hash };
   }
 
   private select(filter: AuditQuery, limit: number): Promise<Row[]> {

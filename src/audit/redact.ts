@@ -14,8 +14,20 @@ function isSecretPath(path: unknown): boolean {
   return typeof path === 'string' && SECRET_KEY.test(path.trim());
 }
 
+/** Whether each key seen so far names a secret: payloads reuse a few dozen keys. */
+const secretKeys = new Map<string, boolean>();
+
+function isSecretKey(key: string): boolean {
+  let secret = secretKeys.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(key);
+    if (secretKeys.size < 4096) secretKeys.set(key, secret);
+  }
+  return secret;
+}
+
 /** A secret member: one named like a secret, or the `value` of a PATCH operation whose `path` names one. */
-const secretMember: OmitMember = (key, holder) => SECRET_KEY.test(key) || (key === 'value' && isSecretPath(holder.path));
+const secretMember: OmitMember = (key, holder) => isSecretKey(key) || (key === 'value' && isSecretPath(holder.path));
 
 /**
  * Canonical JSON without secret members at any depth. Applied to every stored audit payload
@@ -58,12 +70,17 @@ const RULES: Array<[RegExp, string]> = [
   [/("[^"]*(?:password|secret)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, '$1"***"'],
 ];
 
+/** A word or mark at least one rule above needs in order to match. */
+const MAY_HOLD_SECRET = /password|identified|pwd|secret|:\/\//i;
+
 /**
  * Masks secrets in a statement or API call before it is recorded: `PASSWORD '...'`,
  * `IDENTIFIED BY '...'`, URL credentials, `Password=` pairs and JSON password members.
  * Also applied to error messages, which drivers sometimes build from the statement.
  */
 export function redactStatement(text: string): string {
+  // Most statements (GRANT, CREATE ROLE) hold none of the words every rule needs.
+  if (!MAY_HOLD_SECRET.test(text)) return text;
   let out = text;
   for (const [pattern, replacement] of RULES) {
     out = out.replace(pattern, replacement);
