@@ -57,19 +57,20 @@ export function provisionStepEvent(input: {
     actor: 'system',
     userId: input.userId,
     target: input.target,
+    // Keys in sorted order, so the canonical rendering needs no sort (undefined members are left out).
     payload: {
-      target: input.target,
+      disposition: result.disposition,
+      durationMs: result.durationMs,
+      error: result.message === undefined ? undefined : redactStatement(result.message),
+      grantedBy: input.grantedBy,
+      jobId: input.jobId,
       login: input.login,
-      userId: input.userId,
       op: result.step.op,
-      step: result.step,
       outcome: result.outcome,
       statements: result.statements.map(redactStatement),
-      durationMs: result.durationMs,
-      disposition: result.disposition,
-      error: result.message === undefined ? undefined : redactStatement(result.message),
-      jobId: input.jobId,
-      ...(input.grantedBy === undefined ? {} : { grantedBy: input.grantedBy }),
+      step: result.step,
+      target: input.target,
+      userId: input.userId,
     },
   };
 }

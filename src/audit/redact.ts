@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson, type OmitMember } from './canonical-json.ts';
 
 /**
@@ -52,7 +52,7 @@ export function digestBody(body: unknown): string {
       parsed = body;
     }
   }
-  return createHash('sha256').update(secretFreeJson(parsed)).digest('hex');
+  return hash('sha256', secretFreeJson(parsed), 'hex');
 }
 
 /** A quoted SQL literal: '...' with '' or backslash escapes, optionally E'' / N'' prefixed, or $tag$...$tag$. */

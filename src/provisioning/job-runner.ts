@@ -113,7 +113,7 @@ export class JobRunner {
     const base = { source: 'job' as const, jobId: job.id, target: job.target, tenantId: job.tenantId, userId: job.userId, login };
     for (const result of results) {
       const grantedBy = result.step.op === 'grant' ? grantingGroups(policy, job.target, result.step.role, plan.groups) : undefined;
-      await emitStep(this.options.hooks ?? {}, { ...stepEvent(base, result), ...(grantedBy ? { grantedBy } : {}) });
+      await emitStep(this.options.hooks ?? {}, stepEvent(base, result, grantedBy));
     }
     const failures = results.filter((r) => r.outcome === 'failed');
     if (failures.length === 0) {

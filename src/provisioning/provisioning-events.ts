@@ -58,15 +58,26 @@ export async function emitJobFinished(hooks: ProvisioningHooks, event: JobFinish
   }
 }
 
-/** The step event of one result. */
-export function stepEvent(base: Omit<StepEvent, 'step' | 'statements' | 'outcome' | 'durationMs' | 'disposition' | 'message' | 'grantedBy'>, result: StepResult): StepEvent {
-  return {
-    ...base,
+/** The step event of one result. Built property by property: it runs for every step of every job, and spreads of optional members are slow. */
+export function stepEvent(
+  base: Omit<StepEvent, 'step' | 'statements' | 'outcome' | 'durationMs' | 'disposition' | 'message' | 'grantedBy'>,
+  result: StepResult,
+  grantedBy?: string[],
+): StepEvent {
+  const event: StepEvent = {
+    source: base.source,
+    jobId: base.jobId,
+    target: base.target,
+    tenantId: base.tenantId,
+    userId: base.userId,
+    login: base.login,
     step: result.step,
     statements: result.statements,
     outcome: result.outcome,
     durationMs: result.durationMs,
-    ...(result.disposition === undefined ? {} : { disposition: result.disposition }),
-    ...(result.message === undefined ? {} : { message: result.message }),
   };
+  if (result.disposition !== undefined) event.disposition = result.disposition;
+  if (result.message !== undefined) event.message = result.message;
+  if (grantedBy !== undefined) event.grantedBy = grantedBy;
+  return event;
 }

@@ -104,6 +104,8 @@ test('event builders record the required fields', () => {
     durationMs: 4,
     disposition: 'retry',
     error: 'timeout',
+    // Absent members are left out when the payload is stored (canonical JSON).
+    grantedBy: undefined,
     jobId: undefined,
   });
 
