@@ -2,16 +2,18 @@
  * SCIM throughput and latency with 100,000 users and 1,000 groups, on each store, against two
  * references measured in the same run: a SCIMMY server (the usual Node way) and the HTTP ceiling
  * (a bare route of the same framework returning a body of the same size). Loopback only; every
- * load loop is bounded in count and time. Usage: npm run bench:scim [-- --users N --quick]
+ * load loop is bounded in count and time. Usage: npm run bench:scim [-- --users N --quick --control]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pgDriver from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadServerConfig } from '../src/app/config.ts';
 import { builtCli } from './lib/built-server.ts';
-import { closedLoop, fixedRate, mergeResults, rssOf, type LoadResult, type Req } from './lib/load.ts';
+import { closedLoop, cpuMsOf, cpuMsOfCommand, fixedRate, mergeResults, rssOf, type LoadResult, type Req } from './lib/load.ts';
 import { seedDirectory } from './lib/seed-directory.ts';
 import { postgresDown, scratchPostgresDatabase } from '../test/support/services.ts';
 
@@ -21,6 +23,11 @@ const arg = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const quick = args.includes('--quick');
+/**
+ * Control run: the "audit on" server runs with auditing off as well, so the audit cost columns
+ * show what the side-by-side method itself reads as a cost when there is none.
+ */
+const CONTROL = args.includes('--control');
 const USERS = arg('users', quick ? 10_000 : 100_000);
 const GROUPS = arg('groups', 1_000);
 const BIG = arg('big-group', quick ? 2_000 : 10_000);
@@ -76,13 +83,14 @@ async function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-interface Measured { throughput: LoadResult; atRate?: LoadResult }
+interface Measured { throughput: LoadResult; atRate?: LoadResult; cpuUsPerRequest?: number }
 
 const report = (label: string, name: string, m: Measured) =>
-  process.stderr.write(`  [${label}] ${name}: ${m.throughput.rps.toFixed(0)} req/s, p50 ${m.throughput.p50.toFixed(2)} ms, p99 ${m.throughput.p99.toFixed(2)} ms, errors ${m.throughput.errors}${m.atRate ? `; at ${RATE}/s: ${m.atRate.requests} sent, p99 ${m.atRate.p99.toFixed(2)} ms, errors ${m.atRate.errors}` : ''}${m.throughput.errors + (m.atRate?.errors ?? 0) > 0 ? `; statuses ${JSON.stringify(m.throughput.statuses)} / ${JSON.stringify(m.atRate?.statuses ?? {})}` : ''}\n`);
+  process.stderr.write(`  [${label}] ${name}: ${m.throughput.rps.toFixed(0)} req/s${m.cpuUsPerRequest === undefined ? '' : ` (${m.cpuUsPerRequest.toFixed(0)} us CPU each)`}, p50 ${m.throughput.p50.toFixed(2)} ms, p99 ${m.throughput.p99.toFixed(2)} ms, errors ${m.throughput.errors}${m.atRate ? `; at ${RATE}/s: ${m.atRate.requests} sent, p99 ${m.atRate.p99.toFixed(2)} ms, errors ${m.atRate.errors}` : ''}${m.throughput.errors + (m.atRate?.errors ?? 0) > 0 ? `; statuses ${JSON.stringify(m.throughput.statuses)} / ${JSON.stringify(m.atRate?.statuses ?? {})}` : ''}\n`);
 
+/** Enough requests for the JIT to optimise the row's path: 200 left the first row of a run measuring a half-warm server. */
 const warm = (base: string, headers: Record<string, string>, row: Row) =>
-  closedLoop(base, headers, row.req, { concurrency: 4, maxRequests: 200, maxSeconds: 2, ok: row.ok });
+  closedLoop(base, headers, row.req, { concurrency: CONCURRENCY, maxRequests: 2000, maxSeconds: 3, ok: row.ok });
 const loadOf = (base: string, headers: Record<string, string>, row: Row, seconds: number) =>
   closedLoop(base, headers, row.req, { concurrency: CONCURRENCY, maxRequests: MAX_REQUESTS, maxSeconds: seconds, ok: row.ok });
 
@@ -98,33 +106,60 @@ async function measure(base: string, headers: Record<string, string>, list: Row[
   return results;
 }
 
-interface Side { base: string; rows: Row[] }
+interface Side { base: string; rows: Row[]; pid: number }
+
+/** Load rounds per row and server, alternating (on, off, off, on, ...) so drift of this machine over a run hits both alike. */
+const ROUNDS = 4;
+/** Longer than the audit buffer's flush delay (100 ms) and the checkpointer's interval (200 ms). */
+const SETTLE_MS = 300;
 
 /**
  * The audit cost, measured fairly: servers with auditing on and off run side by side on two
- * copies of the same seeded store, and each row alternates between them (on, off, on, off,
- * half the time each), so drift of this machine over a run hits both alike. Each side's
- * figure merges its two halves. The fixed-rate latency is measured with auditing on.
+ * copies of the same seeded store, and each row alternates between them (ROUNDS loads each,
+ * on, off, off, on, on, off, ...), so drift of this machine over a run hits both alike. Each side's
+ * figure merges its rounds. Beside throughput, the CPU each side used per request: the
+ * server process (every thread) plus, on the PostgreSQL store, every PostgreSQL process (only
+ * the measured server talks to it meanwhile). The fixed-rate latency is measured with auditing on.
  */
-async function measurePair(headers: Record<string, string>, on: Side, off: Side, label: string): Promise<{ on: Map<string, Measured>; off: Map<string, Measured> }> {
+async function measurePair(headers: Record<string, string>, on: Side, off: Side, label: string, postgres: boolean): Promise<{ on: Map<string, Measured>; off: Map<string, Measured> }> {
   const results = { on: new Map<string, Measured>(), off: new Map<string, Measured>() };
   for (let r = 0; r < on.rows.length; r++) {
     const rowOn = on.rows[r]!;
     const rowOff = off.rows[r]!;
     await warm(on.base, headers, rowOn);
     await warm(off.base, headers, rowOff);
-    const halves: { on: LoadResult[]; off: LoadResult[] } = { on: [], off: [] };
-    for (let round = 0; round < 2; round++) {
-      halves.on.push(await loadOf(on.base, headers, rowOn, SECONDS / 2));
-      halves.off.push(await loadOf(off.base, headers, rowOff, SECONDS / 2));
+    const rounds = { on: [] as LoadResult[], off: [] as LoadResult[] };
+    const cpuMs = { on: 0, off: 0 };
+    const cpuNow = (side: Side) => cpuMsOf(side.pid) + (postgres ? cpuMsOfCommand('postgres') : 0);
+    for (let round = 0; round < ROUNDS; round++) {
+      // on, off, off, on, on, off, ...: neither side always goes first after the other.
+      const order = [['on', on, rowOn], ['off', off, rowOff]] as const;
+      for (const [key, side, row] of round % 2 === 0 ? order : [order[1], order[0]]) {
+        const before = cpuNow(side);
+        rounds[key].push(await loadOf(side.base, headers, row, SECONDS / ROUNDS));
+        // The work a load leaves behind (the audit buffer's last flush, a WAL checkpoint) is its own.
+        await sleep(SETTLE_MS);
+        cpuMs[key] += cpuNow(side) - before;
+      }
     }
     const atRate = await fixedRate(on.base, headers, rowOn.req, { rps: RATE, seconds: Math.min(4, SECONDS), ok: rowOn.ok });
-    results.on.set(rowOn.name, { throughput: mergeResults(halves.on), atRate });
-    results.off.set(rowOff.name, { throughput: mergeResults(halves.off) });
+    const perRequest = (key: 'on' | 'off') => (cpuMs[key] * 1000) / rounds[key].reduce((n, r) => n + r.requests, 0);
+    results.on.set(rowOn.name, { throughput: mergeResults(rounds.on), atRate, cpuUsPerRequest: perRequest('on') });
+    results.off.set(rowOff.name, { throughput: mergeResults(rounds.off), cpuUsPerRequest: perRequest('off') });
     report(`${label} audit on`, rowOn.name, results.on.get(rowOn.name)!);
     report(`${label} audit off`, rowOff.name, results.off.get(rowOff.name)!);
   }
   return results;
+}
+
+async function vacuumAnalyze(url: string): Promise<void> {
+  const client = new pgDriver.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('VACUUM (ANALYZE)');
+  } finally {
+    await client.end();
+  }
 }
 
 async function benchRolecall(store: string, label: string): Promise<{ label: string; audit: Map<string, Measured>; noAudit: Map<string, Measured>; rss: number; bodyBytes: number }> {
@@ -139,15 +174,21 @@ async function benchRolecall(store: string, label: string): Promise<{ label: str
     const t0 = performance.now();
     const seeded = await seedDirectory(loadServerConfig({ store: storeSetting, dataDir, logLevel: 'silent' }), { users: USERS, groups: GROUPS, bigGroupMembers: BIG });
     process.stderr.write(`[${label}] seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-    // The audit-off server gets an identical copy of the seeded store.
-    if (pg) pgOff = await scratchPostgresDatabase('rolecall_bench_off', { copyOf: pg.url });
+    // The audit-off server gets an identical copy of the seeded store. On PostgreSQL the seeded
+    // database is vacuumed and analysed first: otherwise autovacuum takes it up during the run
+    // (its 100,000 fresh inserts) but not the copy (whose statistics start at zero), and the
+    // side with the original reads 5-25% dearer with auditing off on both (a control run).
+    if (pg) {
+      await vacuumAnalyze(pg.url);
+      pgOff = await scratchPostgresDatabase('rolecall_bench_off', { copyOf: pg.url });
+    }
     else cpSync(dataDir, dataDirOff, { recursive: true });
     const headers = { authorization: `Bearer ${seeded.token}`, 'content-type': 'application/scim+json', accept: 'application/scim+json' };
     const start = async (audit: boolean) => {
-      const { child, line } = await startChild([...builtCli(), 'serve', '--port', '0', '--store', audit ? storeSetting : (pgOff?.url ?? 'sqlite'), '--data-dir', audit ? dataDir : dataDirOff, '--log-level', 'silent'], { ROLECALL_AUDIT: String(audit) });
+      const { child, line } = await startChild([...builtCli(), 'serve', '--port', '0', '--store', audit ? storeSetting : (pgOff?.url ?? 'sqlite'), '--data-dir', audit ? dataDir : dataDirOff, '--log-level', 'silent'], { ROLECALL_AUDIT: String(audit && !CONTROL) });
       children.push(child);
       const base = `${line.split(' ')[2]}/scim/v2`;
-      process.stderr.write(`[${label}] audit ${audit ? 'on' : 'off'}: ${base}\n`);
+      process.stderr.write(`[${label}] audit ${audit ? 'on' : 'off'}${CONTROL ? ' (control run: auditing is off here too)' : ''}: ${base}\n`);
       return { child, base };
     };
     const on = await start(true);
@@ -155,9 +196,10 @@ async function benchRolecall(store: string, label: string): Promise<{ label: str
     const half = seeded.nonMemberIds.length / 2;
     const measured = await measurePair(
       headers,
-      { base: on.base, rows: rows(seeded.bigGroupId, seeded.nonMemberIds.slice(0, half), `${label}-on`) },
-      { base: off.base, rows: rows(seeded.bigGroupId, seeded.nonMemberIds.slice(half), `${label}-off`) },
+      { base: on.base, pid: on.child.pid!, rows: rows(seeded.bigGroupId, seeded.nonMemberIds.slice(0, half), `${label}-on`) },
+      { base: off.base, pid: off.child.pid!, rows: rows(seeded.bigGroupId, seeded.nonMemberIds.slice(half), `${label}-off`) },
       label,
+      pg !== undefined,
     );
     const rss = rssOf(on.child.pid!);
     const sample = await fetch(`${on.base}/Users?filter=${encodeURIComponent('userName eq "user1@example.com"')}`, { headers });
@@ -208,17 +250,19 @@ async function main() {
   const ceiling = await benchCeiling(results[0]!.bodyBytes);
 
   const lines: string[] = [];
-  lines.push(`SCIM benchmark: ${USERS} users, ${GROUPS} groups, PATCH into a ${BIG}-member group; ${CONCURRENCY} concurrent clients; per row and server ${SECONDS} s in two halves of <= ${SECONDS / 2} s or ${MAX_REQUESTS} requests, alternating audit on/off servers; loopback, ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
+  lines.push(`SCIM benchmark: ${USERS} users, ${GROUPS} groups, PATCH into a ${BIG}-member group; ${CONCURRENCY} concurrent clients; per row and server ${SECONDS} s in ${ROUNDS} rounds of <= ${SECONDS / ROUNDS} s or ${MAX_REQUESTS} requests, alternating audit on/off servers${CONTROL ? ' (CONTROL RUN: auditing off on both)' : ''}; loopback, ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
   lines.push(`HTTP ceiling (bare Hono route, ${results[0]!.bodyBytes}-byte JSON body): ${f(ceiling.rps)} req/s, p50 ${f(ceiling.p50, 2)} ms, p99 ${f(ceiling.p99, 2)} ms`);
   lines.push('');
-  lines.push(`| store | request | req/s | p50 ms | p99 ms | p99 ms at ${RATE}/s (sent) | SCIMMY req/s | x SCIMMY | % of ceiling | req/s audit off | audit cost |`);
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push(`| store | request | req/s | p50 ms | p99 ms | p99 ms at ${RATE}/s (sent) | SCIMMY req/s | x SCIMMY | % of ceiling | req/s audit off | audit cost | CPU us/req on / off | CPU cost |`);
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     for (const [name, m] of r.audit) {
       const ref = scimmy.get(name)!.throughput;
       const off = r.noAudit.get(name)!.throughput;
       const cost = (1 - m.throughput.rps / off.rps) * 100;
-      lines.push(`| ${r.label} | ${name} | ${f(m.throughput.rps)} | ${f(m.throughput.p50, 2)} | ${f(m.throughput.p99, 2)} | ${f(m.atRate?.p99 ?? NaN, 2)} (${m.atRate?.requests ?? 0}) | ${f(ref.rps)} | ${f(m.throughput.rps / ref.rps, 1)}x | ${f((m.throughput.rps / ceiling.rps) * 100)}% | ${f(off.rps)} | ${f(cost, 1)}% |`);
+      const cpuOff = r.noAudit.get(name)!.cpuUsPerRequest ?? NaN;
+      const cpuOn = m.cpuUsPerRequest ?? NaN;
+      lines.push(`| ${r.label} | ${name} | ${f(m.throughput.rps)} | ${f(m.throughput.p50, 2)} | ${f(m.throughput.p99, 2)} | ${f(m.atRate?.p99 ?? NaN, 2)} (${m.atRate?.requests ?? 0}) | ${f(ref.rps)} | ${f(m.throughput.rps / ref.rps, 1)}x | ${f((m.throughput.rps / ceiling.rps) * 100)}% | ${f(off.rps)} | ${f(cost, 1)}% | ${f(cpuOn)} / ${f(cpuOff)} | ${f((cpuOn / cpuOff - 1) * 100, 1)}% |`);
     }
   }
   lines.push('');

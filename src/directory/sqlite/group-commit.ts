@@ -1,10 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 
 /** Writes committed together at most. */
 const MAX_BATCH = 64;
 /** Attempts of a batch that met a busy database (another process holding SQLite's write lock). */
 const MAX_ATTEMPTS = 5;
+
+/** Run for every write: compiled once. */
+const SAVEPOINT = CompiledQuery.raw('SAVEPOINT rc_write');
+const RELEASE = CompiledQuery.raw('RELEASE rc_write');
+const ROLLBACK_TO = CompiledQuery.raw('ROLLBACK TO rc_write');
 
 interface Queued {
   run: (tx: Kysely<any>) => Promise<unknown>;
@@ -20,6 +25,11 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * while a transaction runs are run together in the next one, each inside its own savepoint. A
  * write that fails is rolled back to its savepoint alone and its caller gets its error; the
  * others commit. Every caller is answered only after the commit that holds its write.
+ *
+ * The statements run synchronously on this one thread, so a transaction started at once would
+ * always hold a single write: no other request gets to run until it commits. A batch therefore
+ * starts on the next turn of the event loop (setImmediate), after every request that arrived
+ * in this turn has queued its write.
  */
 export class GroupCommit {
   readonly #queue: Queued[] = [];
@@ -35,12 +45,14 @@ export class GroupCommit {
   submit<T>(run: (tx: Kysely<any>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#draining) void this.#drain();
+      if (!this.#draining) {
+        this.#draining = true;
+        setImmediate(() => void this.#drain());
+      }
     });
   }
 
   async #drain(): Promise<void> {
-    this.#draining = true;
     try {
       while (this.#queue.length > 0) await this.#commit(this.#queue.splice(0, MAX_BATCH));
     } finally {
@@ -83,16 +95,16 @@ export class GroupCommit {
     return this.db.transaction().execute(async (tx) => {
       const outcomes: Outcome[] = [];
       for (const item of batch) {
-        await sql`SAVEPOINT rc_write`.execute(tx);
+        await tx.executeQuery(SAVEPOINT);
         try {
           const value = await item.run(tx);
-          await sql`RELEASE rc_write`.execute(tx);
+          await tx.executeQuery(RELEASE);
           outcomes.push({ ok: true, value });
         } catch (error) {
           if (this.isTransient(error)) throw error;
           try {
-            await sql`ROLLBACK TO rc_write`.execute(tx);
-            await sql`RELEASE rc_write`.execute(tx);
+            await tx.executeQuery(ROLLBACK_TO);
+            await tx.executeQuery(RELEASE);
           } catch {
             // SQLite ended the transaction itself (e.g. disk full): the batch fails with the write's own error.
             throw error;
