@@ -22,7 +22,8 @@ export const hashToken = (secret: string): string => createHash('sha256').update
 
 /**
  * Bearer tokens: random secrets shown once, stored only as SHA-256 hashes. Every request looks
- * the hash up, so an expired or revoked token is refused at once (no cache to go stale).
+ * the hash up, so an expired or revoked token is refused at once (the embedded store remembers
+ * lookups only while nothing has written to it, see KyselyTenantRepository).
  */
 export class TokenService {
   constructor(

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { notFound, RolecallError } from '../domain/errors.ts';
 import type { ApiToken, Tenant, TenantRepository } from '../domain/tenancy.ts';
 import type { Database } from './database.ts';
@@ -27,6 +27,52 @@ interface TokenRow {
 
 const TOKEN_COLUMNS = ['id', 'tenant_id', 'name', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'] as const;
 
+/** Tokens (and unknown hashes) remembered at most; past that the cache starts over. */
+const TOKEN_CACHE_LIMIT = 1000;
+
+/** Changes whenever another connection (a CLI command beside the server) commits to the file. */
+const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
+
+/**
+ * Token lookups on the embedded store, remembered while no other connection has committed
+ * anything (PRAGMA data_version) and this repository has written no token. Every write to
+ * api_tokens in this process goes through this repository (one per opened store, see
+ * openRolecall), so a token revoked here or by `rolecall token revoke` is refused at once.
+ * Expiry is checked against the clock on every request by the caller, not cached.
+ */
+class TokenCache {
+  /** Bumped after each write of this process: SQLite's data_version does not see them. */
+  #epoch = 0;
+  #version = '';
+  readonly #rows = new Map<string, TokenRow | null>();
+
+  constructor(private readonly db: Kysely<any>) {}
+
+  /** The cached row (null: known not to exist; undefined: read it), and the version to store a read under. */
+  async get(hash: string): Promise<{ row: TokenRow | null | undefined; version: string }> {
+    const { rows } = await this.db.executeQuery<{ data_version: number }>(DATA_VERSION);
+    const version = `${this.#epoch}:${rows[0]?.data_version}`;
+    if (version !== this.#version) {
+      this.#rows.clear();
+      this.#version = version;
+    }
+    return { row: this.#rows.get(hash), version };
+  }
+
+  /** Stores a row read under `version`, unless anything was written since. */
+  set(hash: string, row: TokenRow | null, version: string): void {
+    if (version !== this.#version) return;
+    if (this.#rows.size >= TOKEN_CACHE_LIMIT) this.#rows.clear();
+    this.#rows.set(hash, row);
+  }
+
+  /** This process wrote a token: nothing read before stands (called once the write is done). */
+  forget(): void {
+    this.#epoch += 1;
+    this.#rows.clear();
+  }
+}
+
 const toTenant = (row: TenantRow): Tenant => ({
   id: row.id,
   name: row.name,
@@ -52,9 +98,12 @@ export class KyselyTenantRepository implements TenantRepository {
   /** Every SCIM request looks its token up: the query is compiled once. */
   readonly #tokenByHash: QueryTemplate<[string]>;
   readonly #d: DialectSql;
+  /** Embedded store only: PostgreSQL has no cheap way to learn of another instance's revocation. */
+  readonly #tokens: TokenCache | undefined;
 
   constructor(database: Database) {
     this.#db = database.db;
+    this.#tokens = database.dialect === 'sqlite' ? new TokenCache(database.db) : undefined;
     this.#tokenByHash = new QueryTemplate(database.db, 1, (db, hash) => db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('hash', '=', hash));
     this.#d = dialectSql(database.dialect);
   }
@@ -129,12 +178,16 @@ export class KyselyTenantRepository implements TenantRepository {
       .insertInto('api_tokens')
       .values({ ...row, hash: input.hash })
       .execute()
-      .catch((error: unknown) => this.#conflict('a token with this secret', error));
+      .catch((error: unknown) => this.#conflict('a token with this secret', error))
+      .finally(() => this.#tokens?.forget());
     return toToken(row);
   }
 
   async findTokenByHash(hash: string): Promise<ApiToken | undefined> {
+    const cached = await this.#tokens?.get(hash);
+    if (cached?.row !== undefined) return cached.row === null ? undefined : toToken(cached.row);
     const { rows } = await this.#tokenByHash.execute<TokenRow>(this.#db, hash);
+    if (cached) this.#tokens!.set(hash, rows[0] ?? null, cached.version);
     return rows[0] && toToken(rows[0]);
   }
 
@@ -147,12 +200,14 @@ export class KyselyTenantRepository implements TenantRepository {
 
   async revokeToken(id: string): Promise<ApiToken | undefined> {
     // Revoking twice keeps the first revocation time.
-    await this.#db.updateTable('api_tokens').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    await this.#db.updateTable('api_tokens').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute()
+      .finally(() => this.#tokens?.forget());
     const row = await this.#db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('id', '=', id).executeTakeFirst();
     return row && toToken(row as TokenRow);
   }
 
   async touchToken(id: string, at: string): Promise<void> {
-    await this.#db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+    await this.#db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute()
+      .finally(() => this.#tokens?.forget());
   }
 }
