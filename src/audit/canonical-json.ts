@@ -1,18 +1,10 @@
+import { boundedMemo } from './bounded-memo.ts';
+
 /** Leaves an object member out of the text: given its key and the object holding it. */
 export type OmitMember = (key: string, holder: Record<string, unknown>) => boolean;
 
-/** JSON texts of object keys seen so far: events reuse a few dozen keys millions of times. */
-const keyTexts = new Map<string, string>();
-const KEY_CACHE_LIMIT = 4096;
-
-function keyText(key: string): string {
-  let text = keyTexts.get(key);
-  if (text === undefined) {
-    text = JSON.stringify(key);
-    if (keyTexts.size < KEY_CACHE_LIMIT) keyTexts.set(key, text);
-  }
-  return text;
-}
+/** The JSON text of an object key. */
+const keyText = boundedMemo((key) => JSON.stringify(key));
 
 /**
  * Canonical JSON: object keys sorted by UTF-16 code unit, no whitespace, `undefined`

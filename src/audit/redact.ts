@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { boundedMemo } from './bounded-memo.ts';
 import { canonicalJson, type OmitMember } from './canonical-json.ts';
 
 /**
@@ -14,17 +15,8 @@ function isSecretPath(path: unknown): boolean {
   return typeof path === 'string' && SECRET_KEY.test(path.trim());
 }
 
-/** Whether each key seen so far names a secret: payloads reuse a few dozen keys. */
-const secretKeys = new Map<string, boolean>();
-
-function isSecretKey(key: string): boolean {
-  let secret = secretKeys.get(key);
-  if (secret === undefined) {
-    secret = SECRET_KEY.test(key);
-    if (secretKeys.size < 4096) secretKeys.set(key, secret);
-  }
-  return secret;
-}
+/** Whether a member name names a secret. */
+const isSecretKey = boundedMemo((key) => SECRET_KEY.test(key));
 
 /** A secret member: one named like a secret, or the `value` of a PATCH operation whose `path` names one. */
 const secretMember: OmitMember = (key, holder) => isSecretKey(key) || (key === 'value' && isSecretPath(holder.path));
