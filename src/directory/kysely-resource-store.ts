@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { RequestContext } from '../domain/directory-change.ts';
 import type { DirectoryWriter, ResourceStore } from '../scim/resource-store.ts';
 import type { ChangeSink, Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
 import { KyselyDirectoryReader } from './kysely-directory-reader.ts';
 import { KyselyDirectoryWriter } from './kysely-directory-writer.ts';
-import { ReadCache } from './read-cache.ts';
+import { ReadCache, sqliteDataVersion } from './read-cache.ts';
 import { GroupCommit } from './sqlite/group-commit.ts';
 
 /** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
@@ -25,10 +25,9 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
   #epoch = 0;
 
   constructor(database: Database, sinks: ChangeSink[]) {
-    super(database.db, dialectSql(database.dialect), false, database.dialect === 'sqlite' ? new ReadCache(async () => {
-      const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(database.db);
-      return `${this.#epoch}:${rows[0]?.data_version}`;
-    }) : undefined);
+    super(database.db, dialectSql(database.dialect), false, database.dialect === 'sqlite'
+      ? new ReadCache(async () => `${this.#epoch}:${await sqliteDataVersion(database.db)}`)
+      : undefined);
     this.#database = database;
     this.#sinks = [...sinks];
     this.#groupCommit = database.dialect === 'sqlite' ? new GroupCommit(database.db, this.d.isTransient, () => this.#committed()) : undefined;

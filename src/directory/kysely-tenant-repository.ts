@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { notFound, RolecallError } from '../domain/errors.ts';
 import type { ApiToken, Tenant, TenantRepository } from '../domain/tenancy.ts';
 import type { Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
 import { QueryTemplate } from './query-template.ts';
+import { sqliteDataVersion, VersionedMap } from './read-cache.ts';
 
 interface TenantRow {
   id: string;
@@ -26,52 +27,6 @@ interface TokenRow {
 }
 
 const TOKEN_COLUMNS = ['id', 'tenant_id', 'name', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'] as const;
-
-/** Tokens (and unknown hashes) remembered at most; past that the cache starts over. */
-const TOKEN_CACHE_LIMIT = 1000;
-
-/** Changes whenever another connection (a CLI command beside the server) commits to the file. */
-const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
-
-/**
- * Token lookups on the embedded store, remembered while no other connection has committed
- * anything (PRAGMA data_version) and this repository has written no token. Every write to
- * api_tokens in this process goes through this repository (one per opened store, see
- * openRolecall), so a token revoked here or by `rolecall token revoke` is refused at once.
- * Expiry is checked against the clock on every request by the caller, not cached.
- */
-class TokenCache {
-  /** Bumped after each write of this process: SQLite's data_version does not see them. */
-  #epoch = 0;
-  #version = '';
-  readonly #rows = new Map<string, TokenRow | null>();
-
-  constructor(private readonly db: Kysely<any>) {}
-
-  /** The cached row (null: known not to exist; undefined: read it), and the version to store a read under. */
-  async get(hash: string): Promise<{ row: TokenRow | null | undefined; version: string }> {
-    const { rows } = await this.db.executeQuery<{ data_version: number }>(DATA_VERSION);
-    const version = `${this.#epoch}:${rows[0]?.data_version}`;
-    if (version !== this.#version) {
-      this.#rows.clear();
-      this.#version = version;
-    }
-    return { row: this.#rows.get(hash), version };
-  }
-
-  /** Stores a row read under `version`, unless anything was written since. */
-  set(hash: string, row: TokenRow | null, version: string): void {
-    if (version !== this.#version) return;
-    if (this.#rows.size >= TOKEN_CACHE_LIMIT) this.#rows.clear();
-    this.#rows.set(hash, row);
-  }
-
-  /** This process wrote a token: nothing read before stands (called once the write is done). */
-  forget(): void {
-    this.#epoch += 1;
-    this.#rows.clear();
-  }
-}
 
 const toTenant = (row: TenantRow): Tenant => ({
   id: row.id,
@@ -98,12 +53,21 @@ export class KyselyTenantRepository implements TenantRepository {
   /** Every SCIM request looks its token up: the query is compiled once. */
   readonly #tokenByHash: QueryTemplate<[string]>;
   readonly #d: DialectSql;
-  /** Embedded store only: PostgreSQL has no cheap way to learn of another instance's revocation. */
-  readonly #tokens: TokenCache | undefined;
+  /**
+   * Embedded store only: token lookups, remembered while no other connection has committed
+   * anything (data_version) and this repository has written no token (#tokenWrites). Every
+   * write to api_tokens in this process goes through this repository (one per opened store,
+   * see openRolecall), so a token revoked here or by `rolecall token revoke` is refused at
+   * once; expiry is checked against the clock on every request by the caller. PostgreSQL has
+   * no cheap way to learn of another instance's revocation: every lookup reads.
+   */
+  readonly #tokens: VersionedMap<TokenRow | null> | undefined;
+  /** Bumped after each token write of this process: SQLite's data_version does not see them. */
+  #tokenWrites = 0;
 
   constructor(database: Database) {
     this.#db = database.db;
-    this.#tokens = database.dialect === 'sqlite' ? new TokenCache(database.db) : undefined;
+    this.#tokens = database.dialect === 'sqlite' ? new VersionedMap() : undefined;
     this.#tokenByHash = new QueryTemplate(database.db, 1, (db, hash) => db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('hash', '=', hash));
     this.#d = dialectSql(database.dialect);
   }
@@ -179,15 +143,20 @@ export class KyselyTenantRepository implements TenantRepository {
       .values({ ...row, hash: input.hash })
       .execute()
       .catch((error: unknown) => this.#conflict('a token with this secret', error))
-      .finally(() => this.#tokens?.forget());
+      .finally(() => (this.#tokenWrites += 1));
     return toToken(row);
   }
 
   async findTokenByHash(hash: string): Promise<ApiToken | undefined> {
-    const cached = await this.#tokens?.get(hash);
-    if (cached?.row !== undefined) return cached.row === null ? undefined : toToken(cached.row);
+    const tokens = this.#tokens;
+    const version = tokens && `${this.#tokenWrites}:${await sqliteDataVersion(this.#db)}`;
+    if (tokens && version) {
+      tokens.adopt(version);
+      const cached = tokens.get(hash);
+      if (cached !== undefined) return cached === null ? undefined : toToken(cached);
+    }
     const { rows } = await this.#tokenByHash.execute<TokenRow>(this.#db, hash);
-    if (cached) this.#tokens!.set(hash, rows[0] ?? null, cached.version);
+    if (tokens && version) tokens.set(version, hash, rows[0] ?? null);
     return rows[0] && toToken(rows[0]);
   }
 
@@ -201,13 +170,13 @@ export class KyselyTenantRepository implements TenantRepository {
   async revokeToken(id: string): Promise<ApiToken | undefined> {
     // Revoking twice keeps the first revocation time.
     await this.#db.updateTable('api_tokens').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute()
-      .finally(() => this.#tokens?.forget());
+      .finally(() => (this.#tokenWrites += 1));
     const row = await this.#db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('id', '=', id).executeTakeFirst();
     return row && toToken(row as TokenRow);
   }
 
   async touchToken(id: string, at: string): Promise<void> {
     await this.#db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute()
-      .finally(() => this.#tokens?.forget());
+      .finally(() => (this.#tokenWrites += 1));
   }
 }

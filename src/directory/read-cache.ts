@@ -1,5 +1,47 @@
-/** Entries kept at most per kind; past that the cache starts over. */
+import { CompiledQuery, type Kysely } from 'kysely';
+
+/** Entries kept at most per map; past that the map starts over. */
 const MAX_ENTRIES = 1000;
+
+const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
+
+/**
+ * SQLite's data_version of `db`'s connection: it changes whenever another connection (a CLI
+ * command beside the server) commits to the file, never for this connection's own commits, so
+ * callers pair it with a count of their own writes.
+ */
+export async function sqliteDataVersion(db: Kysely<any>): Promise<number | undefined> {
+  const { rows } = await db.executeQuery<{ data_version: number }>(DATA_VERSION);
+  return rows[0]?.data_version;
+}
+
+/**
+ * A map whose entries hold only while the data's version (`token`) stays the one they were
+ * computed under: adopting another token drops everything, and a value computed under an older
+ * token is never stored, so a write that lands between reading and storing never leaves a
+ * stale entry behind.
+ */
+export class VersionedMap<V> {
+  #token: string | undefined;
+  readonly #entries = new Map<string, V>();
+
+  /** Makes `token` the current version, dropping what was stored under another. */
+  adopt(token: string): void {
+    if (token === this.#token) return;
+    this.#token = token;
+    this.#entries.clear();
+  }
+
+  get(key: string): V | undefined {
+    return this.#entries.get(key);
+  }
+
+  set(token: string, key: string, value: V): void {
+    if (token !== this.#token) return;
+    if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
+    this.#entries.set(key, value);
+  }
+}
 
 /**
  * What list pages learn about a result, kept while the data is known not to have changed:
@@ -7,24 +49,19 @@ const MAX_ENTRIES = 1000;
  * next page continues after it instead of walking an OFFSET). `token` names the data's
  * version; a different token drops everything. Only a store that can tell cheaply whether
  * anything was written since, by any process, has one (the embedded store; see
- * KyselyResourceStore). A value is stored only under the token it was computed under, so a
- * write that lands between reading and storing never leaves a stale entry behind.
+ * KyselyResourceStore).
  */
 export class ReadCache {
-  #token: string | undefined;
-  readonly #counts = new Map<string, number>();
-  readonly #cursors = new Map<string, string>();
+  readonly #counts = new VersionedMap<number>();
+  readonly #cursors = new VersionedMap<string>();
 
   constructor(private readonly currentToken: () => Promise<string>) {}
 
   /** Reads the data's version, dropping what was cached under another; pass it back to the setters. */
   async validate(): Promise<string> {
     const token = await this.currentToken();
-    if (token !== this.#token) {
-      this.#token = token;
-      this.#counts.clear();
-      this.#cursors.clear();
-    }
+    this.#counts.adopt(token);
+    this.#cursors.adopt(token);
     return token;
   }
 
@@ -33,7 +70,7 @@ export class ReadCache {
   }
 
   setCount(token: string, key: string, total: number): void {
-    if (token === this.#token) put(this.#counts, key, total);
+    this.#counts.set(token, key, total);
   }
 
   /** The id of the row just before position `offset` (0-based) of result `key`, when a page ended there. */
@@ -42,11 +79,6 @@ export class ReadCache {
   }
 
   setCursor(token: string, key: string, offset: number, id: string): void {
-    if (token === this.#token) put(this.#cursors, `${offset}\u0000${key}`, id);
+    this.#cursors.set(token, `${offset}\u0000${key}`, id);
   }
-}
-
-function put<V>(map: Map<string, V>, key: string, value: V): void {
-  if (map.size >= MAX_ENTRIES) map.clear();
-  map.set(key, value);
 }
