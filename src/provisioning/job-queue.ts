@@ -1,5 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import type { Database } from '../directory/database.ts';
+import { QueryTemplate } from '../directory/query-template.ts';
 import { chunks } from '../domain/chunks.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { enqueueJobs } from './enqueue-jobs.ts';
@@ -56,10 +57,14 @@ export class JobQueue {
   private readonly postgres: boolean;
   private readonly clock: () => Date;
   private readonly backoff: BackoffOptions;
+  /** The worker pool claims after every commit and finished batch: compiled once (see QueryTemplate). */
+  private readonly claimDue: QueryTemplate<[string, string, number, string, string]>;
 
   constructor(database: Database, options: JobQueueOptions = {}) {
     this.db = database.db;
     this.postgres = database.dialect === 'postgres';
+    this.claimDue = new QueryTemplate(database.db, 5, (db, now, target, limit, workerId, until) =>
+      this.claimQuery(db, now, target, workerId, until, (q) => q.limit(limit as number)));
     this.maxAttempts = options.maxAttempts ?? 10;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.clock = options.clock ?? (() => new Date());
@@ -78,11 +83,24 @@ export class JobQueue {
   async claim(workerId: string, scope: { target: string; limit: number } | { target: string; tenantId: string; userIds: string[] }): Promise<Job[]> {
     if ('userIds' in scope && scope.userIds.length === 0) return [];
     const now = this.clock();
-    const due = this.db
+    const until = new Date(now.getTime() + this.leaseMs).toISOString();
+    const rows = 'userIds' in scope
+      ? await this.claimQuery(this.db, now.toISOString(), scope.target, workerId, until, (q) =>
+        q.where('j.tenant_id', '=', scope.tenantId).where('j.user_id', 'in', scope.userIds).limit(scope.userIds.length)).execute()
+      : (await this.claimDue.execute<Record<string, unknown>>(this.db, now.toISOString(), scope.target, scope.limit, workerId, until)).rows;
+    return rows.map(toJob).sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * The claim: due queued jobs of a target whose principal has no running job, oldest first,
+   * taken in one UPDATE ... RETURNING (FOR UPDATE SKIP LOCKED on PostgreSQL).
+   */
+  private claimQuery(db: Kysely<any>, now: unknown, target: unknown, workerId: unknown, until: unknown, narrow: (q: SelectQueryBuilder<any, any, { id: unknown }>) => SelectQueryBuilder<any, any, { id: unknown }>) {
+    const due = narrow(db
       .selectFrom('jobs as j')
       .select('j.id')
       .where('j.state', '=', 'queued')
-      .where('j.run_after', '<=', now.toISOString())
+      .where('j.run_after', '<=', now)
       .where(({ not, exists, selectFrom }) =>
         not(
           exists(
@@ -95,28 +113,15 @@ export class JobQueue {
           ),
         ),
       )
-      .where('j.target', '=', scope.target)
-      .$call((q) =>
-        'userIds' in scope
-          ? q.where('j.tenant_id', '=', scope.tenantId).where('j.user_id', 'in', scope.userIds).limit(scope.userIds.length)
-          : q.limit(scope.limit),
-      )
+      .where('j.target', '=', target))
       .orderBy('j.run_after')
       .orderBy('j.id')
       .$if(this.postgres, (q) => q.forUpdate().skipLocked());
-    const rows = await this.db
+    return db
       .updateTable('jobs')
-      .set({
-        state: 'running',
-        attempts: sql`attempts + 1`,
-        locked_by: workerId,
-        locked_until: new Date(now.getTime() + this.leaseMs).toISOString(),
-        updated_at: now.toISOString(),
-      })
+      .set({ state: 'running', attempts: sql`attempts + 1`, locked_by: workerId, locked_until: until, updated_at: now })
       .where('id', 'in', due)
-      .returningAll()
-      .execute();
-    return rows.map(toJob).sort((a, b) => a.id - b.id);
+      .returningAll();
   }
 
   /** Extends the leases of jobs this worker still holds; returns the ids it no longer holds. */

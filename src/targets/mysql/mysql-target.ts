@@ -1,5 +1,6 @@
 import mysql from 'mysql2';
 import type { Pool } from 'mysql2/promise';
+import { chunks } from '../../domain/chunks.ts';
 import { RolecallError, type Disposition } from '../../domain/errors.ts';
 import { executePlan } from '../../provisioning/execute-plan.ts';
 import type { ActualAccount, PlannedAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
@@ -34,6 +35,12 @@ export interface MysqlTargetOptions {
 
 /** Steps applyPlans sends together (one round trip per account): no session handling, no drop. */
 const BATCHABLE: ReadonlySet<Step['op']> = new Set(['ensureRole', 'createLogin', 'grant', 'revoke', 'lock', 'unlock']);
+
+/**
+ * Plans per multi-statement query in applyPlans: one round trip for many accounts, while a
+ * failing query sends only this many plans back to step-by-step application.
+ */
+const PLANS_PER_QUERY = 50;
 
 /** How long endSessions waits for killed threads to leave the process list. */
 const SESSION_DEADLINE_MS = 5000;
@@ -130,27 +137,27 @@ export class MysqlTarget implements Target {
   }
 
   /**
-   * Plans made only of role and login steps are sent with one multi-statement query each (the
-   * server's account DDL, not the round trips, is what costs here; see targets.md), with the
-   * statements apply() would send, planned against the state just read: roles created once for
-   * the whole batch, the default role set once per account instead of after every grant, and a
-   * new login's CREATE USER first and without IF NOT EXISTS, so an account that appeared
-   * meanwhile stops the plan before anything is claimed. (The statements of one query run
-   * together on the server, so the claim-first order apply() keeps against a crash between its
-   * round trips is not needed here.) Account statements are not transactional: a plan whose
-   * query fails runs again step by step through apply(), whose statements are idempotent and
-   * which re-reads the account first. Plans that end sessions or drop a login always run step
-   * by step.
+   * Plans made only of role and login steps are sent together, up to PLANS_PER_QUERY plans per
+   * multi-statement query (the server's account DDL and the round trips are what cost here;
+   * see targets.md), with the statements apply() would send, planned against the state just
+   * read: roles created once for the whole batch, the default role set once per account
+   * instead of after every grant, and a new login's CREATE USER first and without IF NOT
+   * EXISTS, so an account that appeared meanwhile stops the query before anything of that plan
+   * is claimed. (The statements of one query run in order on the server, so the claim-first
+   * order apply() keeps against a crash between its round trips is not needed here.) Account
+   * statements are not transactional, and the server stops a query at its first failing
+   * statement: every plan of a query that fails runs again step by step through apply(), whose
+   * statements are idempotent and which re-reads the account first. Plans that end sessions or
+   * drop a login always run step by step.
    */
   async applyPlans(plans: PlannedAccount[]): Promise<StepResult[][]> {
     const results: (StepResult[] | undefined)[] = plans.map(() => undefined);
     const texts = plans.map((plan) => this.#batchStatements(plan));
     const roles = await this.#ensureRoles(plans.flatMap((plan, i) => (texts[i] ? plan.steps.flatMap((step) => (step.op === 'ensureRole' ? [step.role] : [])) : [])))
       .catch(() => new Map<string, StepResult>());
-    for (const [i, plan] of plans.entries()) {
-      const statements = texts[i];
-      if (!statements || !plan.steps.every((step) => step.op !== 'ensureRole' || roles.get(step.role)?.outcome === 'applied')) continue;
-      const flat = statements.flat();
+    const together = plans.flatMap((plan, i) => (texts[i] && plan.steps.every((step) => step.op !== 'ensureRole' || roles.get(step.role)?.outcome === 'applied') ? [i] : []));
+    for (const group of chunks(together, PLANS_PER_QUERY)) {
+      const flat = group.flatMap((i) => texts[i]!.flat());
       const started = performance.now();
       try {
         if (flat.length > 0) await this.#batchPool.query(flat.join(';\n'));
@@ -158,10 +165,12 @@ export class MysqlTarget implements Target {
         continue;
       }
       const each = (performance.now() - started) / Math.max(1, flat.length);
-      results[i] = plan.steps.map((step, j): StepResult =>
-        step.op === 'ensureRole'
-          ? { ...roles.get(step.role)!, step }
-          : { step, outcome: 'applied', statements: statements[j]!, durationMs: Math.round(each * statements[j]!.length * 1000) / 1000 });
+      for (const i of group) {
+        results[i] = plans[i]!.steps.map((step, j): StepResult =>
+          step.op === 'ensureRole'
+            ? { ...roles.get(step.role)!, step }
+            : { step, outcome: 'applied', statements: texts[i]![j]!, durationMs: Math.round(each * texts[i]![j]!.length * 1000) / 1000 });
+      }
     }
     for (const [i, plan] of plans.entries()) results[i] ??= await executePlan(this, plan.steps);
     return results as StepResult[][];
