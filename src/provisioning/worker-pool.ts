@@ -66,6 +66,17 @@ export class WorkerPool {
   private lastHousekeeping = 0;
   /** Targets paused after a fatal failure; an entry outlives its time until a probe succeeds. */
   private readonly pausedUntil = new Map<string, number>();
+  /**
+   * A claim that took fewer jobs than asked emptied its target: nothing more is claimed there
+   * until new work may exist: after notify() or the poll interval (counted by `wakes`), or once
+   * a batch of that target finished (its per-target count), which may free a coalesced job of
+   * one of its principals. The loop wakes for every commit and every finished batch of any
+   * target; without this each wake claimed from every target, mostly for nothing.
+   */
+  private wakes = 0;
+  private readonly finishedBatches = new Map<string, number>();
+  private readonly drainedAt = new Map<string, string>();
+  private lastPoll = 0;
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
@@ -87,6 +98,7 @@ export class WorkerPool {
 
   /** New work may be queued (a SCIM write committed): look now instead of at the next poll. */
   notify(): void {
+    this.wakes += 1;
     this.signal.wake();
   }
 
@@ -121,17 +133,26 @@ export class WorkerPool {
       try {
         if (Date.now() - this.lastRecovery > this.queue.leaseMs / 2) await this.recover(false);
         if (Date.now() - this.lastHousekeeping > HOUSEKEEPING_MS) await this.housekeeping();
+        // Retries coming due, recovered leases and other processes' jobs: every target is looked at again.
+        if (Date.now() - this.lastPoll >= this.pollIntervalMs) {
+          this.lastPoll = Date.now();
+          this.wakes += 1;
+        }
         for (const target of this.policy().targets) {
+          const seen = this.seen(target.name);
+          if (this.drainedAt.get(target.name) === seen) continue;
           const active = this.activeOn(target.name);
           let free = target.concurrency - active;
           // A paused target gets nothing until the pause ends, then a single probing job.
           const paused = this.pausedUntil.get(target.name);
           if (paused !== undefined) free = paused > Date.now() || active > 0 ? 0 : 1;
           for (; free > 0 && !this.stopping; free--) {
-            const jobs = await this.queue.claim(this.workerId, { target: target.name, limit: paused !== undefined ? 1 : this.batchSize });
-            if (jobs.length === 0) break;
-            this.launch(target.name, jobs);
+            const limit = paused !== undefined ? 1 : this.batchSize;
+            const jobs = await this.queue.claim(this.workerId, { target: target.name, limit });
+            if (jobs.length < limit) this.drainedAt.set(target.name, seen);
+            if (jobs.length > 0) this.launch(target.name, jobs);
             claimed += jobs.length;
+            if (jobs.length < limit) break;
           }
         }
       } catch (error) {
@@ -161,9 +182,15 @@ export class WorkerPool {
       })
       .finally(() => {
         this.running.delete(batch);
+        this.finishedBatches.set(target, (this.finishedBatches.get(target) ?? 0) + 1);
         this.signal.wake();
       });
     this.running.add(batch);
+  }
+
+  /** What has happened since a target was last found empty (see drainedAt), as a comparable key. */
+  private seen(target: string): string {
+    return `${this.wakes}/${this.finishedBatches.get(target) ?? 0}`;
   }
 
   /** Batches running on a target: each holds one of its concurrency slots. */
@@ -177,6 +204,8 @@ export class WorkerPool {
     this.lastRecovery = Date.now();
     try {
       await this.queue.recover({ all });
+      // Recovered jobs are queued again.
+      this.wakes += 1;
     } catch (error) {
       this.options.onError?.(error, 'recover');
     }

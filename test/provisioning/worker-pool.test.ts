@@ -17,7 +17,8 @@ const analysts = { group: { by: 'displayName' as const, value: 'Analysts' }, gra
 
 /** A directory, queue and worker pool over one store, with an in-memory target "db1". */
 function harness(database: Database, policy: Policy, options: { pollIntervalMs?: number; batchSize?: number } = {}) {
-  const target = new MemoryTarget('db1');
+  const targets = new Map(policy.targets.map((t) => [t.name, new MemoryTarget(t.name)]));
+  const target = targets.get('db1') ?? new MemoryTarget('db1');
   const queue = new JobQueue(database, { backoff: { baseMs: 20, maxMs: 40 }, maxAttempts: 3 });
   const accounts = new AccountRegistry(database.db);
   const steps: StepEvent[] = [];
@@ -25,7 +26,7 @@ function harness(database: Database, policy: Policy, options: { pollIntervalMs?:
   const pool = new WorkerPool({
     queue,
     policy: () => policy,
-    targets: (name) => (name === 'db1' ? target : undefined),
+    targets: (name) => (name === 'db1' ? target : targets.get(name)),
     view: new KyselyDirectoryView(database),
     accounts,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
@@ -39,7 +40,7 @@ function harness(database: Database, policy: Policy, options: { pollIntervalMs?:
       const counts = await queue.counts();
       return pool.active === 0 && counts.queued === 0 && counts.running === 0;
     });
-  return { target, queue, accounts, steps, finished, pool, directory, settled };
+  return { target, targets, queue, accounts, steps, finished, pool, directory, settled };
 }
 
 test('SCIM writes provision, deactivate and offboard through the worker (woken by notify)', (t) =>
@@ -145,6 +146,41 @@ test('at most PolicyTarget.concurrency batches run at once per target, principal
       assert.equal(h.target.maxInFlight, 3);
       assert.equal((await h.target.listManaged()).length, 12);
       assert.ok(h.finished.length === 12 && h.finished.every((e) => e.state === 'done'));
+    } finally {
+      await h.pool.stop();
+    }
+  }));
+
+test('a target whose due jobs were all taken is not claimed from again until new work may exist', (t) =>
+  eachStore(t, async ({ database }) => {
+    const fast = { group: { by: 'displayName' as const, value: 'Analysts' }, grants: { db1: ['reader'], db2: ['reader'] } };
+    const policy = policyOf([policyTarget('db1', { concurrency: 1 }), policyTarget('db2', { concurrency: 1 })], [fast]);
+    const h = harness(database, policy, { pollIntervalMs: 60_000, batchSize: 1 });
+    // Both run their 12 jobs one batch at a time; db1 slowly, so most of its batches finish after db2 is done.
+    h.target.delayMs = 25;
+    const claims = new Map<string, number>();
+    const claim = h.queue.claim.bind(h.queue);
+    h.queue.claim = (workerId, scope) => {
+      claims.set(scope.target, (claims.get(scope.target) ?? 0) + 1);
+      return claim(workerId, scope);
+    };
+    await h.directory.group('g1', 'Analysts');
+    for (let i = 0; i < 12; i++) await h.directory.user(`u${i}`, `user${i}`);
+    await h.directory.members('g1', { add: Array.from({ length: 12 }, (_, i) => ({ value: `u${i}`, type: 'User' as const })) });
+    h.pool.start();
+    try {
+      await h.settled();
+      assert.equal((await h.targets.get('db2')!.listManaged()).length, 12);
+      assert.equal((await h.target.listManaged()).length, 12);
+      assert.ok((claims.get('db1') ?? 0) >= 12, 'one claim per db1 batch at least');
+      // Each of db1's finished batches wakes the loop; once a claim found db2 empty, those wakes
+      // claim nothing more from it (12 claims for its jobs, one that found it empty, one spare).
+      assert.ok((claims.get('db2') ?? 0) <= 14, `db2 claimed ${claims.get('db2')} times`);
+      // New work for the drained target is still taken at once (notify()).
+      await h.directory.user('u12', 'user12');
+      await h.directory.members('g1', { add: [{ value: 'u12', type: 'User' }] });
+      await h.settled();
+      assert.equal((await h.targets.get('db2')!.listManaged()).length, 13);
     } finally {
       await h.pool.stop();
     }
