@@ -43,6 +43,13 @@ function harness(database: Database, policy: Policy, options: { pollIntervalMs?:
   return { target, targets, queue, accounts, steps, finished, pool, directory, settled };
 }
 
+/** Group g1 "Analysts" with users u0..u11 (user0..user11) as members. */
+async function analysts12(directory: DirectoryFixture): Promise<void> {
+  await directory.group('g1', 'Analysts');
+  for (let i = 0; i < 12; i++) await directory.user(`u${i}`, `user${i}`);
+  await directory.members('g1', { add: Array.from({ length: 12 }, (_, i) => ({ value: `u${i}`, type: 'User' as const })) });
+}
+
 test('SCIM writes provision, deactivate and offboard through the worker (woken by notify)', (t) =>
   eachStore(t, async ({ database }) => {
     const policy = policyOf([policyTarget('db1', { offboarding: 'drop' })], [analysts]);
@@ -137,9 +144,7 @@ test('at most PolicyTarget.concurrency batches run at once per target, principal
     const policy = policyOf([policyTarget('db1', { concurrency: 3 })], [analysts]);
     const h = harness(database, policy, { pollIntervalMs: 10, batchSize: 4 });
     h.target.delayMs = 15;
-    await h.directory.group('g1', 'Analysts');
-    for (let i = 0; i < 12; i++) await h.directory.user(`u${i}`, `user${i}`);
-    await h.directory.members('g1', { add: Array.from({ length: 12 }, (_, i) => ({ value: `u${i}`, type: 'User' as const })) });
+    await analysts12(h.directory);
     h.pool.start();
     try {
       await h.settled();
@@ -164,9 +169,7 @@ test('a target whose due jobs were all taken is not claimed from again until new
       claims.set(scope.target, (claims.get(scope.target) ?? 0) + 1);
       return claim(workerId, scope);
     };
-    await h.directory.group('g1', 'Analysts');
-    for (let i = 0; i < 12; i++) await h.directory.user(`u${i}`, `user${i}`);
-    await h.directory.members('g1', { add: Array.from({ length: 12 }, (_, i) => ({ value: `u${i}`, type: 'User' as const })) });
+    await analysts12(h.directory);
     h.pool.start();
     try {
       await h.settled();
