@@ -124,10 +124,14 @@ export class MysqlTarget implements Target {
   }
 
   async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
-    const grants = await readGrantsOf(this.#db, this.kind, logins);
-    const existing = [...grants].filter(([, g]) => g.exists).map(([login]) => login);
-    const sessions = existing.length > 0 ? await countSessionsOf(this.#db, existing) : new Map<string, number>();
-    return new Map([...grants].map(([login, g]) => [login, toActualAccount(login, g, this.markerRole, sessions.get(login) ?? 0)]));
+    // Sessions are counted alongside (a processlist read takes no lock the account DDL waits on),
+    // and only an existing account's count is used, as before the reads ran together.
+    // Both settle before either failure is thrown, so no connection attempt outlives the call.
+    const [read, counted] = await Promise.allSettled([readGrantsOf(this.#db, this.kind, logins), countSessionsOf(this.#db, logins)]);
+    if (read.status === 'rejected') throw read.reason;
+    if (counted.status === 'rejected') throw counted.reason;
+    const [grants, sessions] = [read.value, counted.value];
+    return new Map([...grants].map(([login, g]) => [login, toActualAccount(login, g, this.markerRole, g.exists ? sessions.get(login) ?? 0 : 0)]));
   }
 
   async listManaged(): Promise<ActualAccount[]> {
