@@ -33,7 +33,7 @@ export interface MysqlTargetOptions {
   markerRole?: string;
 }
 
-/** Steps applyPlans sends together (one round trip per account): no session handling, no drop. */
+/** Steps applyPlans sends together (PLANS_PER_QUERY accounts per round trip): no session handling, no drop. */
 const BATCHABLE: ReadonlySet<Step['op']> = new Set(['ensureRole', 'createLogin', 'grant', 'revoke', 'lock', 'unlock']);
 
 /**
@@ -124,9 +124,9 @@ export class MysqlTarget implements Target {
   }
 
   async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
-    // Sessions are counted alongside (a processlist read takes no lock the account DDL waits on),
-    // and only an existing account's count is used, as before the reads ran together.
-    // Both settle before either failure is thrown, so no connection attempt outlives the call.
+    // Sessions are counted alongside (a processlist read takes no lock the account DDL waits on);
+    // counts are kept for existing accounts only. Both reads settle before either failure is
+    // thrown, so no connection attempt outlives the call.
     const [read, counted] = await Promise.allSettled([readGrantsOf(this.#db, this.kind, logins), countSessionsOf(this.#db, logins)]);
     if (read.status === 'rejected') throw read.reason;
     if (counted.status === 'rejected') throw counted.reason;
