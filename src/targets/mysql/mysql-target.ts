@@ -4,6 +4,7 @@ import { chunks } from '../../domain/chunks.ts';
 import { RolecallError, type Disposition } from '../../domain/errors.ts';
 import { executePlan } from '../../provisioning/execute-plan.ts';
 import type { ActualAccount, PlannedAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
+import { batchablePlans, batchedResults } from '../batched-plans.ts';
 import { shortName } from '../short-name.ts';
 import { renderStatement, type SqlStatement } from '../sql-statement.ts';
 import { pollUntilGone, runStep, type StepReport } from '../step-runner.ts';
@@ -159,8 +160,7 @@ export class MysqlTarget implements Target {
     const texts = plans.map((plan) => this.#batchStatements(plan));
     const roles = await this.#ensureRoles(plans.flatMap((plan, i) => (texts[i] ? plan.steps.flatMap((step) => (step.op === 'ensureRole' ? [step.role] : [])) : [])))
       .catch(() => new Map<string, StepResult>());
-    const together = plans.flatMap((plan, i) => (texts[i] && plan.steps.every((step) => step.op !== 'ensureRole' || roles.get(step.role)?.outcome === 'applied') ? [i] : []));
-    for (const group of chunks(together, PLANS_PER_QUERY)) {
+    for (const group of chunks(batchablePlans(plans, texts, roles), PLANS_PER_QUERY)) {
       const flat = group.flatMap((i) => texts[i]!.flat());
       const started = performance.now();
       try {
@@ -169,12 +169,7 @@ export class MysqlTarget implements Target {
         continue;
       }
       const each = (performance.now() - started) / Math.max(1, flat.length);
-      for (const i of group) {
-        results[i] = plans[i]!.steps.map((step, j): StepResult =>
-          step.op === 'ensureRole'
-            ? { ...roles.get(step.role)!, step }
-            : { step, outcome: 'applied', statements: texts[i]![j]!, durationMs: Math.round(each * texts[i]![j]!.length * 1000) / 1000 });
-      }
+      for (const i of group) results[i] = batchedResults(plans[i]!.steps, texts[i]!, roles, each);
     }
     for (const [i, plan] of plans.entries()) results[i] ??= await executePlan(this, plan.steps);
     return results as StepResult[][];

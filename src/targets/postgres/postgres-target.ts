@@ -2,6 +2,7 @@ import pg from 'pg';
 import { RolecallError, type Disposition } from '../../domain/errors.ts';
 import { executePlan } from '../../provisioning/execute-plan.ts';
 import type { ActualAccount, PlannedAccount, Step, StepResult, Target, TargetCapabilities } from '../../provisioning/target.ts';
+import { batchablePlans, batchedResults } from '../batched-plans.ts';
 import { shortName } from '../short-name.ts';
 import { renderStatement, type SqlStatement } from '../sql-statement.ts';
 import { pollUntilGone, runStep, type StepReport } from '../step-runner.ts';
@@ -121,18 +122,12 @@ export class PostgresTarget implements Target {
     // An unreachable server leaves no role known: every plan then fails step by step, with the reason.
     const roles = await this.#ensureRoles(plans.flatMap((plan, i) => (texts[i] ? plan.steps.flatMap((step) => (step.op === 'ensureRole' ? [step.role] : [])) : [])))
       .catch(() => new Map<string, StepResult>());
-    const together = plans.flatMap((plan, i) => (texts[i] && plan.steps.every((step) => step.op !== 'ensureRole' || roles.get(step.role)?.outcome === 'applied') ? [i] : []));
-    const statements = together.map((i) => texts[i]!);
-    const ms = await this.#inOneTransaction(statements.flat(2));
+    const together = batchablePlans(plans, texts, roles);
+    const flat = together.flatMap((i) => texts[i]!.flat());
+    const ms = await this.#inOneTransaction(flat);
     if (ms !== undefined) {
-      const each = ms / Math.max(1, statements.flat(2).length);
-      together.forEach((i, k) => {
-        results[i] = plans[i]!.steps.map((step, j): StepResult => {
-          if (step.op === 'ensureRole') return { ...roles.get(step.role)!, step };
-          const sent = statements[k]![j]!;
-          return { step, outcome: 'applied', statements: sent, durationMs: Math.round(each * sent.length * 1000) / 1000 };
-        });
-      });
+      const each = ms / Math.max(1, flat.length);
+      for (const i of together) results[i] = batchedResults(plans[i]!.steps, texts[i]!, roles, each);
     }
     for (const [i, plan] of plans.entries()) results[i] ??= await executePlan(this, plan.steps);
     return results as StepResult[][];
