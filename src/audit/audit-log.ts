@@ -3,6 +3,7 @@ import type { Database, SqlDialect } from '../directory/database.ts';
 import { QueryTemplate } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { secretFreeJson } from './redact.ts';
+import { RequestCompletions } from './request-completion.ts';
 
 export const AUDIT_EVENT_TYPES = [
   'scim.request',
@@ -157,7 +158,7 @@ interface ChainedRow {
 
 /** Validates an input and renders its payload (secrets removed, canonical JSON): all the work that needs no head. */
 function prepare(input: AuditEventInput): { subject: AuditSubject; payload: string } {
-  if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
+  checkType(input);
   return {
     payload: secretFreeJson(input.payload ?? {}),
     subject: {
@@ -170,6 +171,10 @@ function prepare(input: AuditEventInput): { subject: AuditSubject; payload: stri
       target: input.target ?? null,
     },
   };
+}
+
+function checkType(input: AuditEventInput): void {
+  if (!(AUDIT_EVENT_TYPES as readonly string[]).includes(input.type)) throw new TypeError(`unknown audit event type: ${input.type}`);
 }
 
 /** Numbers and hashes events in order after `head`. */
@@ -263,11 +268,14 @@ export class AuditLog {
   private async appendRows(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<ChainedRow[]> {
     if (inputs.length === 0) return [];
     if (!executor.isTransaction) return executor.transaction().execute((tx) => this.appendRows(tx, inputs));
-    // Everything that does not need the head is prepared before taking the lock.
-    const prepared = inputs.map(prepare);
+    // Refused before the head is locked; rendering waits until the seal shows which inputs remain.
+    inputs.forEach(checkType);
+    const completions = new RequestCompletions(inputs);
     const head = await this.lockHead(executor);
-    // Events already committed come first: the chain follows the order things happened.
-    const sealed = await this.sealPending(executor, head);
+    // Events already committed come first: the chain follows the order things happened. A
+    // request event that completes one of them is not chained again (RequestCompletions).
+    const sealed = await this.sealPending(executor, head, completions);
+    const prepared = completions.remaining(inputs).map(prepare);
     const at = this.clock().toISOString();
     const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
     await this.insertChained(executor, rows);
@@ -300,15 +308,16 @@ export class AuditLog {
    * Moves the pending events visible to `tx` into the chain after `head`, oldest first, and
    * returns the new head. Runs under the head lock. Rows are deleted by the ids read, never by
    * range: on PostgreSQL an event committed meanwhile with a lower id must stay pending.
+   * `completions` fills in a change's request from that request's event, when it is in this append.
    */
-  private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
+  private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }, completions?: RequestCompletions): Promise<{ seq: number; hash: string }> {
     let current = head;
     for (;;) {
       const { rows: pending } = await this.selectPending.execute<Row & { id: number }>(tx);
       if (pending.length === 0) return current;
       const rows = chain(current, pending.map((row) => ({
         at: row.at as string,
-        payload: row.payload as string,
+        payload: completions?.complete(row) ?? (row.payload as string),
         subject: subjectOf(row as Row),
       })));
       await this.insertChained(tx, rows);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sql } from 'kysely';
+import { AuditBuffer } from '../../src/audit/audit-buffer.ts';
 import { adminEvent, provisionStepEvent, reconcileFindingEvent, scimRequestEvent } from '../../src/audit/audit-events.ts';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { AuditSink } from '../../src/audit/audit-sink.ts';
@@ -163,5 +164,48 @@ test('passwords never reach the stored events', (t) =>
     await log.exportCsv({}, (chunk) => void (exported += chunk));
     assert.ok(!exported.includes(secret));
     assert.match(exported, /PASSWORD '\*\*\*'/);
+    assert.ok((await log.verify()).ok);
+  }));
+
+test("a write's request event completes its change event: one event per SCIM write that changed the directory", (t) =>
+  eachAuditStore(t, async ({ database }) => {
+    const log = new AuditLog(database);
+    const sink = new AuditSink(log);
+    const buffer = new AuditBuffer(log, database.db, { onError: (error) => assert.fail(String(error)) });
+    const body = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] };
+    const change = (ctx: RequestContext) => database.db.transaction().execute((tx) =>
+      sink.record(tx, database.dialect, ctx, { kind: 'user.updated', tenantId: 'tenant-a', userId: 'u-1', userName: 'ada', active: false }));
+
+    await change(context);
+    // The same client-chosen request id on another path, and on the same path by another token: not this write's.
+    await change({ ...context, requestId: 'shared', path: '/scim/v2/Users/u-2' });
+    buffer.add(scimRequestEvent({ ...context, requestId: 'shared' }, { status: 200, body }));
+    buffer.add(scimRequestEvent({ ...context, tokenId: 'tok-other' }, { status: 200, body }));
+    buffer.add(scimRequestEvent(context, { status: 200, resourceIds: ['u-1'], body, userId: 'u-1', durationMs: 4 }));
+    buffer.add(scimRequestEvent({ ...context, requestId: 'read-1', method: 'GET' }, { status: 200 }));
+    await buffer.flush();
+
+    const events = await log.query();
+    assert.deepEqual(events.map((e) => [e.type, e.requestId, e.actor]), [
+      ['directory.change', 'req-1', 'tok-9'],
+      ['directory.change', 'shared', 'tok-9'],
+      ['scim.request', 'shared', 'tok-9'],
+      ['scim.request', 'req-1', 'tok-other'],
+      ['scim.request', 'read-1', 'tok-9'],
+    ]);
+    assert.deepEqual(events[0]!.payload, {
+      kind: 'user.updated', userId: 'u-1', userName: 'ada', active: false,
+      request: { method: 'PATCH', path: '/scim/v2/Users/u-1', clientAddress: '203.0.113.7', status: 200, resourceIds: ['u-1'], bodyDigest: digestBody(body), durationMs: 4 },
+    });
+    assert.deepEqual(events[1]!.payload.request, { method: 'PATCH', path: '/scim/v2/Users/u-2', clientAddress: '203.0.113.7' }, 'left as recorded');
+    assert.equal(events[0]!.userId, 'u-1');
+    assert.ok((await log.verify()).ok);
+
+    // A change already chained before its request's event arrives keeps both events.
+    await change({ ...context, requestId: 'req-2' });
+    await log.seal();
+    buffer.add(scimRequestEvent({ ...context, requestId: 'req-2' }, { status: 200, body }));
+    await buffer.flush();
+    assert.deepEqual((await log.query({ requestId: 'req-2' })).map((e) => e.type), ['directory.change', 'scim.request']);
     assert.ok((await log.verify()).ok);
   }));
