@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type RawBuilder, type SqlBool, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { DialectSql, JsonTarget } from '../dialect-sql.ts';
 import { startBackgroundCheckpoint } from './background-checkpoint.ts';
+import { BoundLimitPlugin } from './bound-limit-plugin.ts';
 
 export const SQLITE_FILE = 'rolecall.sqlite';
 /** Informational only: names the owning pid in errors. The lock itself is SQLite's (see takeOwnership). */
@@ -119,7 +120,7 @@ export async function openSqlite(dataDir: string, exclusive = true): Promise<{ d
     rmSync(pidFile, { force: true });
     owner.close();
   });
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }), plugins: [new BoundLimitPlugin()] });
   return {
     db,
     // The checkpointing thread closes last, so the store's files are settled when this resolves.
