@@ -21,3 +21,17 @@ test('LIMIT and OFFSET stay bound parameters, behind a cast that SQLite does not
     await db.destroy();
   }
 });
+
+test('a LIMIT inside a subquery is cast too, and values that look like nodes are left alone', async () => {
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }), plugins: [new BoundLimitPlugin()] });
+  try {
+    const nodeLike = { kind: 'LimitNode', limit: { kind: 'ValueNode', value: 1 } };
+    const compiled = db.updateTable('t').set({ n: 0, label: nodeLike })
+      .where('n', 'in', db.selectFrom('t').select('n').where('n', 'in', [1, 2]).orderBy('n').limit(5))
+      .compile();
+    assert.equal(compiled.sql, 'update "t" set "n" = ?, "label" = ? where "n" in (select "n" from "t" where "n" in (?, ?) order by "n" limit cast(? as integer))');
+    assert.deepEqual(compiled.parameters, [0, nodeLike, 1, 2, 5]);
+  } finally {
+    await db.destroy();
+  }
+});

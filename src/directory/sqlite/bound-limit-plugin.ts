@@ -1,16 +1,13 @@
 import {
-  OperationNodeTransformer,
   sql,
+  ValueNode,
   type KyselyPlugin,
-  type LimitNode,
-  type OffsetNode,
   type OperationNode,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
   type QueryResult,
   type RootOperationNode,
   type UnknownRow,
-  ValueNode,
 } from 'kysely';
 
 /**
@@ -22,10 +19,8 @@ import {
  * is still a bound parameter, never spliced into the text.
  */
 export class BoundLimitPlugin implements KyselyPlugin {
-  readonly #transformer = new CastLimits();
-
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return this.#transformer.transformNode(args.node, args.queryId);
+    return castLimits(args.node) as RootOperationNode;
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
@@ -33,14 +28,36 @@ export class BoundLimitPlugin implements KyselyPlugin {
   }
 }
 
-class CastLimits extends OperationNodeTransformer {
-  protected override transformLimit(node: LimitNode): LimitNode {
-    return { kind: 'LimitNode', limit: castInteger(node.limit) };
-  }
+/** Nodes whose members hold caller data, not nodes: never walked into. */
+const DATA_NODES = new Set(['ValueNode', 'PrimitiveValueListNode']);
 
-  protected override transformOffset(node: OffsetNode): OffsetNode {
-    return { kind: 'OffsetNode', offset: castInteger(node.offset) };
+/**
+ * The tree with every LIMIT/OFFSET parameter (at any depth: a claim's subquery has one) cast.
+ * Kysely's OperationNodeTransformer would copy every node of every query; this walk copies only
+ * the path to a changed node, since SCIM list queries are built and compiled per request.
+ */
+function castLimits(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const next = castLimits(item);
+      if (next !== item) (copy ??= [...value])[i] = next;
+    });
+    return copy ? Object.freeze(copy) : value;
   }
+  const node = value as OperationNode & Record<string, unknown>;
+  if (DATA_NODES.has(node.kind)) return node;
+  if (node.kind === 'LimitNode') return Object.freeze({ kind: 'LimitNode', limit: castInteger(node.limit as OperationNode) });
+  if (node.kind === 'OffsetNode') return Object.freeze({ kind: 'OffsetNode', offset: castInteger(node.offset as OperationNode) });
+  let copy: Record<string, unknown> | undefined;
+  for (const key in node) {
+    const child = node[key];
+    if (typeof child !== 'object' || child === null) continue;
+    const next = castLimits(child);
+    if (next !== child) (copy ??= { ...node })[key] = next;
+  }
+  return copy ? Object.freeze(copy) : node;
 }
 
 function castInteger(node: OperationNode): OperationNode {
