@@ -1,41 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-  type Dialect,
-} from 'kysely';
+import { offlineCompiler } from '../../test/support/offline-compiler.ts';
 import { ScimError } from '../domain/errors.ts';
 import { parseFilter } from '../scim/filter/parse-filter.ts';
 import { ENTERPRISE_USER_SCHEMA_ID } from '../scim/schema/enterprise-user-schema.ts';
 import { USER_RESOURCE_TYPE } from '../scim/schema/resource-types.ts';
-import type { SqlDialect } from './database.ts';
 import { dialectSql, escapeLike } from './dialect-sql.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
-
-/** Kysely's documented way to compile without a connection. */
-function compilerFor(dialect: SqlDialect): Kysely<any> {
-  const pg = dialect === 'postgres';
-  const d: Dialect = {
-    createAdapter: () => (pg ? new PostgresAdapter() : new SqliteAdapter()),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => (pg ? new PostgresIntrospector(db) : new SqliteIntrospector(db)),
-    createQueryCompiler: () => (pg ? new PostgresQueryCompiler() : new SqliteQueryCompiler()),
-  };
-  return new Kysely<any>({ dialect: d });
-}
 
 const HOSTILE = ["' OR 1=1 --", '"; DROP TABLE users; --', 'x\') UNION SELECT * FROM api_tokens --', '$1 ? :name', 'Ünïcødé 𝔘'];
 
 for (const dialect of ['sqlite', 'postgres'] as const) {
   describe(`filter SQL (${dialect})`, () => {
-    const db = compilerFor(dialect);
+    const db = offlineCompiler(dialect);
     const d = dialectSql(dialect);
     const compile = (filter: string) =>
       db.selectFrom('users as r').selectAll().where(compileFilter(parseFilter(filter), USER_RESOURCE_TYPE, 'User', d)).compile();

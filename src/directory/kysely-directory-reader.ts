@@ -4,6 +4,7 @@ import { chunks } from '../domain/chunks.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import type { ReadCache } from './read-cache.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
+import type { ListQueryTemplates } from './list-query-templates.ts';
 
 export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisfies Record<ResourceKind, string>;
 
@@ -40,6 +41,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
     private readonly lockRows = false,
     /** Totals and page cursors of list results while the data is unchanged (the embedded store's plain reads). */
     private readonly cache?: ReadCache,
+    /** Compiled lookups by filter shape (the store's plain reads). */
+    private readonly templates?: ListQueryTemplates,
   ) {}
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
@@ -86,12 +89,22 @@ export class KyselyDirectoryReader implements DirectoryReader {
   }
 
   async list(kind: ResourceKind, tenantId: string, query: ListQuery): Promise<ListResult> {
-    // Compile (and so validate) filter and sortBy before touching the database.
-    const where = query.filter && compileFilter(query.filter, query.schema, kind, this.d);
-    const order = compileSort(query.sortBy, query.sortOrder, query.schema, kind, this.d);
-    let base = this.db.selectFrom(`${RESOURCE_TABLE[kind]} as r`).where('r.tenant_id', '=', tenantId);
-    if (where) base = base.where(where);
+    const offset = Math.max(0, query.startIndex - 1);
+    // A filtered first page (every lookup by userName, externalId...): compiled once per filter shape.
+    if (query.filter && offset === 0 && query.count > 0 && this.templates) {
+      const key = `${kind}\u0000${query.groups === true}\u0000${query.sortBy ?? ''}\u0000${query.sortOrder ?? ''}`;
+      const compiled = this.templates.compiled(query.schema, key, query.filter, [tenantId, query.count], (filter, tenant, limit) =>
+        this.page(kind, this.filtered(kind, tenant, { ...query, filter }), this.order(kind, query), query.groups).limit(limit as unknown as number).offset(0));
+      if (compiled) {
+        const rows = (await this.db.executeQuery<ResourceRow>(compiled)).rows;
+        // A first page that is not full holds the whole result.
+        if (rows.length < query.count) return { totalResults: rows.length, resources: rows.map((row) => this.toResource(kind, row)) };
+      }
+    }
 
+    // Compile (and so validate) filter and sortBy before touching the database.
+    const base = this.filtered(kind, tenantId, query);
+    const order = this.order(kind, query);
     const countQuery = base.select((eb) => eb.fn.countAll().as('total'));
     // Asked of the cache only when a COUNT or an OFFSET walk is at stake (never for a lookup's short first page).
     let entry: Promise<{ cache: ReadCache; token: string; key: string }> | undefined;
@@ -109,7 +122,6 @@ export class KyselyDirectoryReader implements DirectoryReader {
       c?.cache.setCount(c.token, c.key, total);
       return total;
     };
-    const offset = Math.max(0, query.startIndex - 1);
     if (query.count <= 0) return { totalResults: await count(), resources: [] };
 
     // In the default order (by id), a page that continues one served before starts after its last id.
@@ -120,11 +132,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
     const after = offset > 0 ? c?.cache.cursor(c.key, offset) : undefined;
     let rows: ResourceRow[];
     if (after !== undefined || offset < LATE_LOOKUP_OFFSET) {
-      // Near the start (every lookup by userName, externalId...), or right after a known page: one query.
-      let page = base.select(this.selection(kind, query.groups));
-      if (after !== undefined) page = page.where('r.id', '>', after);
-      for (const term of order) page = page.orderBy(term);
-      rows = (await page.limit(query.count).offset(after === undefined ? offset : 0).execute()) as ResourceRow[];
+      // Near the start, or right after a known page: one query.
+      rows = (await this.page(kind, base, order, query.groups, after).limit(query.count).offset(after === undefined ? offset : 0).execute()) as ResourceRow[];
     } else {
       rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset, query.groups);
     }
@@ -133,6 +142,25 @@ export class KyselyDirectoryReader implements DirectoryReader {
     // A short page that is not empty ends the result: its size gives the total without a COUNT.
     const totalResults = rows.length > 0 && rows.length < query.count ? offset + rows.length : await count();
     return { totalResults, resources: rows.map((row) => this.toResource(kind, row)) };
+  }
+
+  /** The tenant's resources matching the filter (validated here: 400 invalidFilter before any read). */
+  private filtered(kind: ResourceKind, tenantId: unknown, query: Pick<ListQuery, 'filter' | 'schema'>) {
+    const where = query.filter && compileFilter(query.filter, query.schema, kind, this.d);
+    const base = this.db.selectFrom(`${RESOURCE_TABLE[kind]} as r`).where('r.tenant_id', '=', tenantId);
+    return where ? base.where(where) : base;
+  }
+
+  private order(kind: ResourceKind, query: Pick<ListQuery, 'sortBy' | 'sortOrder' | 'schema'>): RawBuilder<unknown>[] {
+    return compileSort(query.sortBy, query.sortOrder, query.schema, kind, this.d);
+  }
+
+  /** A page's rows in order (before LIMIT/OFFSET), optionally after a known last id. */
+  private page(kind: ResourceKind, base: ReturnType<KyselyDirectoryReader['filtered']>, order: RawBuilder<unknown>[], groups: boolean | undefined, after?: string) {
+    let page = base.select(this.selection(kind, groups));
+    if (after !== undefined) page = page.where('r.id', '>', after);
+    for (const term of order) page = page.orderBy(term);
+    return page;
   }
 
   /**

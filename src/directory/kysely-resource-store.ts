@@ -6,6 +6,7 @@ import type { ChangeSink, Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
 import { KyselyDirectoryReader } from './kysely-directory-reader.ts';
 import { KyselyDirectoryWriter } from './kysely-directory-writer.ts';
+import { ListQueryTemplates } from './list-query-templates.ts';
 import { ReadCache, sqliteDataVersion } from './read-cache.ts';
 import { GroupCommit } from './sqlite/group-commit.ts';
 
@@ -27,7 +28,7 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
   constructor(database: Database, sinks: ChangeSink[]) {
     super(database.db, dialectSql(database.dialect), false, database.dialect === 'sqlite'
       ? new ReadCache(async () => `${this.#epoch}:${await sqliteDataVersion(database.db)}`)
-      : undefined);
+      : undefined, new ListQueryTemplates());
     this.#database = database;
     this.#sinks = [...sinks];
     this.#groupCommit = database.dialect === 'sqlite' ? new GroupCommit(database.db, this.d.isTransient, () => this.#committed()) : undefined;

@@ -1,7 +1,7 @@
 import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
 
 /** Stands for the i-th value while a template is compiled. */
-class Slot {
+export class Slot {
   constructor(readonly index: number) {}
 }
 
