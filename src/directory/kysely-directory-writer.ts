@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
-import type { DirectoryWriter, NewResource, ResourceKind, StoredResource } from '../scim/resource-store.ts';
+import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { chunks } from '../domain/chunks.ts';
@@ -116,11 +116,22 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     return true;
   }
 
+  /** Groups this write has read: locked until commit on PostgreSQL, and a write cannot lose them on SQLite. */
+  readonly #heldGroups = new Set<string>();
+
+  override async get(kind: ResourceKind, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource | undefined> {
+    const found = await super.get(kind, tenantId, id, options);
+    if (found && kind === 'Group') this.#heldGroups.add(`${tenantId}\u0000${id}`);
+    return found;
+  }
+
   /**
    * Serialises concurrent membership changes of one group: on PostgreSQL the group row is locked
    * until commit; SQLite runs one write transaction at a time anyway. Also rejects an unknown group.
+   * A group this write read already (a PATCH reads it first) is held: no second round trip.
    */
   private async lockGroup(tenantId: string, groupId: string): Promise<void> {
+    if (this.#heldGroups.has(`${tenantId}\u0000${groupId}`)) return;
     let query = this.db.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', '=', groupId);
     if (this.d.rowLock) query = query.forUpdate();
     if (!(await query.executeTakeFirst())) throw notFound(`Group ${groupId} not found`);
