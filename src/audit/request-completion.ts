@@ -10,6 +10,8 @@ export interface PendingEventRow {
   payload: unknown;
 }
 
+const READS = new Set(['GET', 'HEAD']);
+
 interface RequestPart {
   method?: unknown;
   path?: unknown;
@@ -36,7 +38,8 @@ export class RequestCompletions {
 
   constructor(inputs: readonly AuditEventInput[]) {
     for (const input of inputs) {
-      if (input.type !== 'scim.request' || !input.requestId) continue;
+      // Reads change nothing: most request events are theirs, and none has a change to complete.
+      if (input.type !== 'scim.request' || !input.requestId || READS.has(input.payload?.method as string)) continue;
       const key = matchKey(input.tenantId ?? null, input.requestId, input.actor ?? 'system', input.payload?.method, input.payload?.path);
       const list = this.waiting.get(key);
       if (list) list.push(input);
