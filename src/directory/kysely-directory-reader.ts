@@ -83,7 +83,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
       .where('r.tenant_id', '=', tenantId)
       .where('r.id', '=', id);
     // FOR UPDATE OF r: the row lock must not extend to the group rows the subquery reads.
-    if (this.lockRows) query = query.forUpdate(['r']);
+    if (this.lockRows && options.lock !== false) query = query.forUpdate(['r']);
     const row = await query.executeTakeFirst();
     return row && this.toResource(kind, row as ResourceRow);
   }

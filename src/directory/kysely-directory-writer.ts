@@ -116,7 +116,11 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     return true;
   }
 
-  /** Groups this write has read: locked until commit on PostgreSQL, and a write cannot lose them on SQLite. */
+  /**
+   * Groups this write has read. Locked ones stay locked until commit (PostgreSQL; SQLite runs one
+   * write at a time); one read without a lock is serialised by the touch() that must follow its
+   * member changes (ReadOptions.lock), which also fails if the group was deleted meanwhile.
+   */
   readonly #heldGroups = new Set<string>();
 
   override async get(kind: ResourceKind, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource | undefined> {
@@ -128,7 +132,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   /**
    * Serialises concurrent membership changes of one group: on PostgreSQL the group row is locked
    * until commit; SQLite runs one write transaction at a time anyway. Also rejects an unknown group.
-   * A group this write read already (a PATCH reads it first) is held: no second round trip.
+   * A group this write read already (a PATCH reads it first) needs no second round trip.
    */
   private async lockGroup(tenantId: string, groupId: string): Promise<void> {
     if (this.#heldGroups.has(`${tenantId}\u0000${groupId}`)) return;
@@ -139,7 +143,9 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
 
   async addMembers(tenantId: string, groupId: string, members: { value: string; type: 'User' | 'Group' }[]): Promise<string[]> {
     await this.lockGroup(tenantId, groupId);
-    const unique = [...new Map(members.map((m) => [m.value, m])).values()];
+    // In id order: concurrent member changes of one group take row locks in the same order, so
+    // two of them cannot deadlock on each other's member rows.
+    const unique = [...new Map(members.map((m) => [m.value, m])).values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
     const added: string[] = [];
     for (const part of chunks(unique)) {
       const rows = await this.db
@@ -156,7 +162,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   async removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]> {
     await this.lockGroup(tenantId, groupId);
     const removed: string[] = [];
-    for (const part of chunks([...new Set(ids)])) {
+    for (const part of chunks([...new Set(ids)].sort())) {
       const rows = await this.db
         .deleteFrom('group_members')
         .where('tenant_id', '=', tenantId)

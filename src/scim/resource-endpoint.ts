@@ -106,11 +106,22 @@ export class ResourceEndpoint {
    * change to a 50,000-member group never reads or renders the other members.
    */
   async patch(call: ScimCall, id: string, body: unknown): Promise<ScimResponse> {
+    // A group's member changes need no lock on its row until its version moves (touch, last), so
+    // concurrent member PATCHes (Entra's bursts) hold it for a round trip or two, not the whole
+    // write. A change of the group's own attributes, or an If-Match, reads it locked.
+    const lateLock = this.kind === 'Group' && call.ifMatch === undefined;
     const stored = await this.readModifyWrite(call, async (w) => {
-      const current = await this.mustGet(w, call.tenantId, id, { groups: this.kind === 'User' });
+      const read = (lock: boolean) => this.mustGet(w, call.tenantId, id, { groups: this.kind === 'User', lock });
+      const apply = (resource: StoredResource) =>
+        // The id lets the engine accept Okta's resent own id and refuse a different one (400 mutability).
+        applyPatch(this.type, resource.data, body, () => w.members(call.tenantId, id), { id: resource.id });
+      let current = await read(!lateLock);
       checkIfMatch(call.ifMatch, current.version);
-      // The id lets the engine accept Okta's resent own id and refuse a different one (400 mutability).
-      const result = await applyPatch(this.type, current.data, body, () => w.members(call.tenantId, id), { id: current.id });
+      let result = await apply(current);
+      if (lateLock && result.changed && JSON.stringify(result.data) !== JSON.stringify(current.data)) {
+        current = await read(true);
+        result = await apply(current);
+      }
       if (!result.changed) return current;
       let updated = current;
       if (JSON.stringify(result.data) !== JSON.stringify(current.data)) {

@@ -32,6 +32,12 @@ export interface GroupRef {
 export interface ReadOptions {
   /** Users only: also load `groups` (read in the same query). */
   groups?: boolean;
+  /**
+   * Inside a write: false reads without locking the row until commit (default: locked, where the
+   * store locks rows). The write must then move the resource's version (a versioned update, or
+   * touch() after member changes), which locks the row and fails if it is gone.
+   */
+  lock?: boolean;
 }
 
 export interface MemberRef {

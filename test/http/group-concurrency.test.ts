@@ -113,6 +113,35 @@ async function concurrentMixedWrites(s: TestServer): Promise<void> {
   assert.deepEqual(await memberIds(s, group.id), users.slice(2).map((u) => u.id).sort(), 'deleted users left the group');
 }
 
+/**
+ * A group deleted while member PATCHes to it are in flight: on PostgreSQL those PATCHes lock the
+ * group's row only when they move its version, after their member rows are written, so the
+ * version move must fail for a deleted group and take its member rows with it. Opposite orders
+ * of the same members must not fail either (row locks taken in id order).
+ */
+async function concurrentGroupDelete(s: TestServer): Promise<void> {
+  const users = await inBatches(Array.from({ length: 24 }, (_, i) => `gone-${i}@example.com`), 12, (name) => create(s, '/Users', minimalUser(name)));
+  const ids = users.map((u) => u.id as string);
+  const crossed = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Crossed' });
+  const forward = ids.slice(0, 8);
+  const crossing = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+    s.scim(`/Groups/${crossed.id}`, { method: 'PATCH', body: patch({ op: 'add', path: 'members', value: (i % 2 ? [...forward].reverse() : forward).map((value) => ({ value })) }) })));
+  for (const res of crossing) assert.ok(res.status === 204 || res.status === 200, `got ${res.status}: ${res.text}`);
+  assert.deepEqual(await memberIds(s, crossed.id), [...forward].sort());
+
+  const doomed = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Doomed', members: ids.slice(0, 4).map((value) => ({ value })) });
+  const race = await Promise.all([
+    ...ids.slice(4, 14).map((id) => s.scim(`/Groups/${doomed.id}`, { method: 'PATCH', body: patch({ op: 'add', path: 'members', value: [{ value: id }] }) })),
+    s.scim(`/Groups/${doomed.id}`, { method: 'DELETE' }),
+    ...ids.slice(14).map((id) => s.scim(`/Groups/${doomed.id}`, { method: 'PATCH', body: patch({ op: 'add', path: 'members', value: [{ value: id }] }) })),
+  ]);
+  assert.equal(race[10]!.status, 204, race[10]!.text);
+  for (const res of [...race.slice(0, 10), ...race.slice(11)]) assert.ok(res.status === 204 || res.status === 404, `PATCH racing a group DELETE: ${res.status} ${res.text}`);
+  assertScimError(await s.scim(`/Groups/${doomed.id}`), 404);
+  const left = await s.server.app.database.db.selectFrom('group_members').select('member_id').where('group_id', '=', doomed.id).execute();
+  assert.deepEqual(left, [], 'no member row outlives its group');
+}
+
 describe('concurrent member PATCHes to one group', () => {
   it('embedded store: 50 concurrent adds leave exactly 50 members', async () => {
     const s = await startTestServer();
@@ -121,6 +150,7 @@ describe('concurrent member PATCHes to one group', () => {
       await concurrentUserPatches(s);
       await concurrentDuplicates(s);
       await concurrentMixedWrites(s);
+      await concurrentGroupDelete(s);
     } finally {
       await s.stop();
     }
@@ -143,6 +173,7 @@ describe('concurrent member PATCHes to one group', () => {
       await concurrentUserPatches(s);
       await concurrentDuplicates(s);
       await concurrentMixedWrites(s);
+      await concurrentGroupDelete(s);
     });
   });
 });
