@@ -91,14 +91,16 @@ export class KyselyDirectoryReader implements DirectoryReader {
   async list(kind: ResourceKind, tenantId: string, query: ListQuery): Promise<ListResult> {
     const offset = Math.max(0, query.startIndex - 1);
     // A filtered first page (every lookup by userName, externalId...): compiled once per filter shape.
+    let firstPage: ResourceRow[] | undefined;
     if (query.filter && offset === 0 && query.count > 0 && this.templates) {
       const key = `${kind}\u0000${query.groups === true}\u0000${query.sortBy ?? ''}\u0000${query.sortOrder ?? ''}`;
       const compiled = this.templates.compiled(query.schema, key, query.filter, [tenantId, query.count], (filter, tenant, limit) =>
         this.page(kind, this.filtered(kind, tenant, { ...query, filter }), this.order(kind, query), query.groups).limit(limit as unknown as number).offset(0));
       if (compiled) {
         const rows = (await this.db.executeQuery<ResourceRow>(compiled)).rows;
-        // A first page that is not full holds the whole result.
+        // A first page that is not full holds the whole result; a full one needs the COUNT below.
         if (rows.length < query.count) return { totalResults: rows.length, resources: rows.map((row) => this.toResource(kind, row)) };
+        firstPage = rows;
       }
     }
 
@@ -131,7 +133,9 @@ export class KyselyDirectoryReader implements DirectoryReader {
     const c = byId && (offset > 0 || !query.filter) ? await cached() : undefined;
     const after = offset > 0 ? c?.cache.cursor(c.key, offset) : undefined;
     let rows: ResourceRow[];
-    if (after !== undefined || offset < LATE_LOOKUP_OFFSET) {
+    if (firstPage) {
+      rows = firstPage;
+    } else if (after !== undefined || offset < LATE_LOOKUP_OFFSET) {
       // Near the start, or right after a known page: one query.
       rows = (await this.page(kind, base, order, query.groups, after).limit(query.count).offset(after === undefined ? offset : 0).execute()) as ResourceRow[];
     } else {

@@ -457,6 +457,22 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(await sorted('emails', 'descending'), ['p4', 'p2', 'p3', 'p1']);
     });
 
+    test('a filtered first page that is full, empty or short gives the right total (compiled once per filter shape)', async () => {
+      const t = newTenant();
+      for (const name of ['Same.A', 'same.b', 'SAME.c', 'other']) await addUser(t, name, { displayName: 'Same Team' });
+      const first = await store.list('User', t, query('User', { filter: parseFilter('displayName eq "Same Team"'), count: 2 }));
+      assert.equal(first.totalResults, 4, 'a full first page counts the rest');
+      assert.equal(first.resources.length, 2);
+      for (const [value, total] of [['Same Team', 4], ['Nobody', 0]] as const) {
+        const again = await store.list('User', t, query('User', { filter: parseFilter(`displayName eq "${value}"`), count: 10 }));
+        assert.equal(again.totalResults, total);
+        assert.equal(again.resources.length, total);
+      }
+      // Same shape, other value, case-insensitive attribute: bound lower-cased, as compiled per request.
+      assert.deepEqual(await userNames(t, 'userName eq "SAME.A"'), ['Same.A']);
+      assert.deepEqual(await userNames(t, 'userName eq "same.c"'), ['SAME.c']);
+    });
+
     test('deep pages (late row lookup) return the same rows and totals as shallow ones', async () => {
       const t = newTenant();
       await store.write(context(t), async (w) => {
