@@ -156,9 +156,8 @@ interface ChainedRow {
   hash: string;
 }
 
-/** Validates an input and renders its payload (secrets removed, canonical JSON): all the work that needs no head. */
+/** Renders a checked input's payload (secrets removed, canonical JSON) and subject: all the work that needs no head. */
 function prepare(input: AuditEventInput): { subject: AuditSubject; payload: string } {
-  checkType(input);
   return {
     payload: secretFreeJson(input.payload ?? {}),
     subject: {
@@ -289,6 +288,7 @@ export class AuditLog {
    * it is stored in `audit_pending`, outside the chain.
    */
   async record(executor: Kysely<any>, input: AuditEventInput): Promise<void> {
+    checkType(input);
     const { subject, payload } = prepare(input);
     const { type, tenantId, requestId, actor, userId, groupId, target } = subject;
     await this.insertPending.execute(executor, this.clock().toISOString(), type, tenantId, requestId, actor, userId, groupId, target, payload);

@@ -115,16 +115,19 @@ export class ResourceEndpoint {
       const apply = (resource: StoredResource) =>
         // The id lets the engine accept Okta's resent own id and refuse a different one (400 mutability).
         applyPatch(this.type, resource.data, body, () => w.members(call.tenantId, id), { id: resource.id });
+      const changesData = (patched: { data: unknown }, resource: StoredResource) => JSON.stringify(patched.data) !== JSON.stringify(resource.data);
       let current = await read(!lateLock);
       checkIfMatch(call.ifMatch, current.version);
       let result = await apply(current);
-      if (lateLock && result.changed && JSON.stringify(result.data) !== JSON.stringify(current.data)) {
+      let dataChanged = result.changed && changesData(result, current);
+      if (lateLock && dataChanged) {
         current = await read(true);
         result = await apply(current);
+        dataChanged = result.changed && changesData(result, current);
       }
       if (!result.changed) return current;
       let updated = current;
-      if (JSON.stringify(result.data) !== JSON.stringify(current.data)) {
+      if (dataChanged) {
         updated = await w.update(this.kind, call.tenantId, id, result.data, current.version);
         await w.emit(this.change(updated, 'updated'));
       }
