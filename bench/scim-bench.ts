@@ -28,6 +28,14 @@ const quick = args.includes('--quick');
  * show what the side-by-side method itself reads as a cost when there is none.
  */
 const CONTROL = args.includes('--control');
+const listArg = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]!.split(',').map((v) => v.trim()).filter(Boolean) : undefined;
+};
+/** `--rows POST,PATCH`: only the rows whose names start with these (a partial run, for iterating). */
+const ROW_PREFIXES = listArg('rows');
+/** `--stores sqlite`: only these stores (default: both, PostgreSQL when reachable). */
+const STORES = listArg('stores');
 const USERS = arg('users', quick ? 10_000 : 100_000);
 const GROUPS = arg('groups', 1_000);
 const BIG = arg('big-group', quick ? 2_000 : 10_000);
@@ -41,7 +49,7 @@ interface Row { name: string; req: (i: number) => Req; ok: (s: number) => boolea
 function rows(bigGroupId: string, memberIds: string[], tag: string): Row[] {
   const rand = (n: number) => Math.floor(Math.random() * n);
   let nextMember = 0;
-  return [
+  const all: Row[] = [
     { name: 'lookup userName', ok: (s) => s === 200, req: () => ({ method: 'GET', path: `/Users?filter=${encodeURIComponent(`userName eq "user${rand(USERS)}@example.com"`)}` }) },
     {
       name: 'POST user', ok: (s) => s === 201,
@@ -55,6 +63,7 @@ function rows(bigGroupId: string, memberIds: string[], tag: string): Row[] {
     // As an Okta import pages through Users: startIndex 1, 101, 201, ... in turn.
     { name: 'import walk, pages of 100', ok: (s) => s === 200, req: (i) => ({ method: 'GET', path: `/Users?startIndex=${1 + (i % Math.floor(USERS / 100)) * 100}&count=100` }) },
   ];
+  return ROW_PREFIXES ? all.filter((row) => ROW_PREFIXES.some((prefix) => row.name.startsWith(prefix))) : all;
 }
 
 function startChild(command: string[], env: Record<string, string>): Promise<{ child: ChildProcess; line: string }> {
@@ -241,16 +250,18 @@ async function benchCeiling(bodyBytes: number): Promise<LoadResult> {
 const f = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 async function main() {
-  const stores: string[] = ['sqlite'];
-  if ((await postgresDown()) === null) stores.push('postgres');
+  const stores: string[] = STORES?.includes('sqlite') === false ? [] : ['sqlite'];
+  if (STORES?.includes('postgres') === false) process.stderr.write('postgres store not asked for (--stores)\n');
+  else if ((await postgresDown()) === null) stores.push('postgres');
   else process.stderr.write('!!! PostgreSQL not reachable: the postgres store rows are skipped\n');
+  if (stores.length === 0) throw new Error('--stores names no store to measure');
   const results = [];
   for (const store of stores) results.push(await benchRolecall(store, store));
   const scimmy = await benchScimmy();
   const ceiling = await benchCeiling(results[0]!.bodyBytes);
 
   const lines: string[] = [];
-  lines.push(`SCIM benchmark: ${USERS} users, ${GROUPS} groups, PATCH into a ${BIG}-member group; ${CONCURRENCY} concurrent clients; per row and server ${SECONDS} s in ${ROUNDS} rounds of <= ${SECONDS / ROUNDS} s or ${MAX_REQUESTS} requests, alternating audit on/off servers${CONTROL ? ' (CONTROL RUN: auditing off on both)' : ''}; loopback, ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
+  lines.push(`SCIM benchmark: ${USERS} users, ${GROUPS} groups, PATCH into a ${BIG}-member group; ${CONCURRENCY} concurrent clients; per row and server ${SECONDS} s in ${ROUNDS} rounds of <= ${SECONDS / ROUNDS} s or ${MAX_REQUESTS} requests, alternating audit on/off servers${CONTROL ? ' (CONTROL RUN: auditing off on both)' : ''}${ROW_PREFIXES || STORES ? ` (PARTIAL RUN: rows ${ROW_PREFIXES?.join(', ') ?? 'all'}, stores ${stores.join(', ')})` : ''}; loopback, ${new Date().toISOString().slice(0, 10)}, node ${process.version}`);
   lines.push(`HTTP ceiling (bare Hono route, ${results[0]!.bodyBytes}-byte JSON body): ${f(ceiling.rps)} req/s, p50 ${f(ceiling.p50, 2)} ms, p99 ${f(ceiling.p99, 2)} ms`);
   lines.push('');
   lines.push(`| store | request | req/s | p50 ms | p99 ms | p99 ms at ${RATE}/s (sent) | SCIMMY req/s | x SCIMMY | % of ceiling | req/s audit off | audit cost | CPU us/req on / off | CPU cost |`);

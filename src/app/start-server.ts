@@ -86,7 +86,8 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
     metrics.observeRequest(e.method, e.path, e.status, e.durationMs);
     if (provisioning && WRITES.has(e.method) && e.status < 400) provisioning.notify();
     logger.info({ requestId: e.requestId, tenantId: e.tenantId, tokenId: e.tokenId, method: e.method, path: e.path, status: e.status, ms: Math.round(e.durationMs * 10) / 10 }, 'scim request');
-    if (events) {
+    // A write that changed the directory is already recorded by its changes' events (AuditSink).
+    if (events && !e.changed) {
       const context = { requestId: e.requestId, tenantId: e.tenantId ?? '', tokenId: e.tokenId, clientAddress: e.clientAddress, method: e.method, path: e.path };
       events.add(scimRequestEvent(context, {
         status: e.status, durationMs: Math.round(e.durationMs * 10) / 10,

@@ -3,7 +3,6 @@ import type { Database, SqlDialect } from '../directory/database.ts';
 import { QueryTemplate } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { secretFreeJson } from './redact.ts';
-import { RequestCompletions } from './request-completion.ts';
 
 export const AUDIT_EVENT_TYPES = [
   'scim.request',
@@ -140,9 +139,10 @@ function isoTime(text: string, name: string): string {
 /**
  * Rows per INSERT of chained events (and per DELETE of sealed pending ones), largest first: a
  * batch is written as a few statements of these sizes, each compiled once (12 columns x 100
- * rows stays far under both stores' limits).
+ * rows stays far under both stores' limits). An embedded store's commit of a dozen writes
+ * appends their events in two or three statements.
  */
-const INSERT_SIZES = [100, 10, 1] as const;
+const INSERT_SIZES = [100, 50, 20, 10, 5, 2, 1] as const;
 
 /** Pending events chained per transaction at most, so a backlog is sealed in bounded steps. */
 const SEAL_BATCH = 2000;
@@ -267,14 +267,14 @@ export class AuditLog {
   private async appendRows(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<ChainedRow[]> {
     if (inputs.length === 0) return [];
     if (!executor.isTransaction) return executor.transaction().execute((tx) => this.appendRows(tx, inputs));
-    // Refused before the head is locked; rendering waits until the seal shows which inputs remain.
-    inputs.forEach(checkType);
-    const completions = new RequestCompletions(inputs);
+    // Refused and rendered before the head is locked.
+    const prepared = inputs.map((input) => {
+      checkType(input);
+      return prepare(input);
+    });
     const head = await this.lockHead(executor);
-    // Events already committed come first: the chain follows the order things happened. A
-    // request event that completes one of them is not chained again (RequestCompletions).
-    const sealed = await this.sealPending(executor, head, completions);
-    const prepared = completions.remaining(inputs).map(prepare);
+    // Events already committed come first: the chain follows the order things happened.
+    const sealed = await this.sealPending(executor, head);
     const at = this.clock().toISOString();
     const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
     await this.insertChained(executor, rows);
@@ -308,16 +308,15 @@ export class AuditLog {
    * Moves the pending events visible to `tx` into the chain after `head`, oldest first, and
    * returns the new head. Runs under the head lock. Rows are deleted by the ids read, never by
    * range: on PostgreSQL an event committed meanwhile with a lower id must stay pending.
-   * `completions` fills in a change's request from that request's event, when it is in this append.
    */
-  private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }, completions?: RequestCompletions): Promise<{ seq: number; hash: string }> {
+  private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
     let current = head;
     for (;;) {
       const { rows: pending } = await this.selectPending.execute<Row & { id: number }>(tx);
       if (pending.length === 0) return current;
       const rows = chain(current, pending.map((row) => ({
         at: row.at as string,
-        payload: completions?.complete(row) ?? (row.payload as string),
+        payload: row.payload as string,
         subject: subjectOf(row as Row),
       })));
       await this.insertChained(tx, rows);

@@ -1,30 +1,56 @@
 import type { Kysely } from 'kysely';
 import type { ChangeSink, SqlDialect } from '../directory/database.ts';
-import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import type { RequestChange, RequestContext } from '../domain/directory-change.ts';
 import type { AuditEventInput, AuditLog } from './audit-log.ts';
+import { digestBody } from './redact.ts';
 
 /**
  * Records every directory change as a 'directory.change' event inside the SCIM write's own
- * transaction: the change and its audit event commit together or not at all. The event is
- * recorded as pending (AuditLog.record) and chained by the next seal, so writes never wait on
- * the chain head; `onCommitted` tells the sealer, once the write commits, that there may be
- * something to seal.
+ * transaction, as its last statements: the change and its event commit together or not at all.
+ * The event also records the request (method, path, client, body digest), so a write that
+ * changed the directory needs no 'scim.request' event of its own (RequestContext.changed).
+ *
+ * On SQLite the events are chained at once: writes there are serialised anyway, and one append
+ * covers every write that shares a commit (GroupCommit). On PostgreSQL, chaining inside the
+ * write would queue concurrent writers on the chain head for their whole transactions, so the
+ * events are recorded as pending (AuditLog.record) and chained by the next seal;
+ * `onPending` tells the sealer, once such a write commits, that there is something to seal.
  */
 export class AuditSink implements ChangeSink {
-  constructor(private readonly log: AuditLog, private readonly onCommitted: () => void = () => {}) {}
+  #recordsPending = false;
 
-  async record(tx: Kysely<any>, _dialect: SqlDialect, context: RequestContext, change: DirectoryChange): Promise<void> {
-    await this.log.record(tx, changeEvent(context, change));
+  constructor(private readonly log: AuditLog, private readonly onPending: () => void = () => {}) {}
+
+  async beforeCommit(tx: Kysely<any>, dialect: SqlDialect, changes: readonly RequestChange[]): Promise<void> {
+    const events = changes.map(changeEvent);
+    if (dialect === 'sqlite') {
+      await this.log.appendMany(tx, events);
+      return;
+    }
+    this.#recordsPending = true;
+    for (const event of events) await this.log.record(tx, event);
   }
 
   afterCommit(): void {
-    this.onCommitted();
+    if (this.#recordsPending) this.onPending();
   }
 }
 
+/** The digest of a request's body, computed once per request however many changes it made (a Bulk makes many). */
+const bodyDigests = new WeakMap<RequestContext, string | null>();
+
+function bodyDigestOf(context: RequestContext): string | null {
+  let digest = bodyDigests.get(context);
+  if (digest === undefined) {
+    digest = context.body === undefined ? null : digestBody(context.body);
+    bodyDigests.set(context, digest);
+  }
+  return digest;
+}
+
 /** The 'directory.change' event of one change, indexed by the user or group it is about. */
-function changeEvent(context: RequestContext, change: DirectoryChange): AuditEventInput {
-  const request = { method: context.method, path: context.path, clientAddress: context.clientAddress };
+function changeEvent({ context, change, status }: RequestChange): AuditEventInput {
+  const request = { method: context.method, path: context.path, clientAddress: context.clientAddress, status, bodyDigest: bodyDigestOf(context) };
   const common = { type: 'directory.change' as const, tenantId: change.tenantId, requestId: context.requestId, actor: context.tokenId ?? 'system' };
   switch (change.kind) {
     case 'user.created':

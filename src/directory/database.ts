@@ -1,5 +1,5 @@
 import type { Kysely, Migration } from 'kysely';
-import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
@@ -16,9 +16,16 @@ export interface Database {
  */
 export type MigrationSet = (dialect: SqlDialect) => Record<string, Migration>;
 
-/** Receives each directory change inside the writing transaction (outbox, audit). */
+/** Receives directory changes inside the writing transaction (outbox, audit). */
 export interface ChangeSink {
-  record(tx: Kysely<any>, dialect: SqlDialect, context: RequestContext, change: DirectoryChange): Promise<void>;
+  /** Each change as it is made, inside its write: what the sink reads sees the data the change was made against. */
+  record?(tx: Kysely<any>, dialect: SqlDialect, context: RequestContext, change: DirectoryChange): Promise<void>;
+  /**
+   * The changes of every write of a transaction, in order, as the transaction's last statements
+   * before COMMIT: on SQLite one call covers all the writes that share a commit (GroupCommit),
+   * so a sink can write them together. A failure rolls the writes back.
+   */
+  beforeCommit?(tx: Kysely<any>, dialect: SqlDialect, changes: readonly RequestChange[]): Promise<void>;
   /** Called after each write transaction commits (whether or not it recorded a change). */
   afterCommit?(): void;
 }

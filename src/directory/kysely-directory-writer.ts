@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
 import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { ChangeSink } from './database.ts';
@@ -28,6 +28,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     d: DialectSql,
     private readonly context: RequestContext,
     private readonly sinks: readonly ChangeSink[],
+    private readonly status?: number,
   ) {
     super(tx, d, d.rowLock);
   }
@@ -194,7 +195,11 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     return this.toResource(kind, row as ResourceRow);
   }
 
+  /** The changes emitted so far, for the sinks' beforeCommit (see KyselyResourceStore). */
+  readonly changes: RequestChange[] = [];
+
   async emit(change: DirectoryChange): Promise<void> {
-    for (const sink of this.sinks) await sink.record(this.db, this.d.name, this.context, change);
+    for (const sink of this.sinks) await sink.record?.(this.db, this.d.name, this.context, change);
+    this.changes.push({ context: this.context, change, ...(this.status === undefined ? {} : { status: this.status }) });
   }
 }

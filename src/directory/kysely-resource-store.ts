@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
-import type { RequestContext } from '../domain/directory-change.ts';
+import type { RequestChange, RequestContext } from '../domain/directory-change.ts';
 import type { DirectoryWriter, ResourceStore } from '../scim/resource-store.ts';
 import type { ChangeSink, Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
@@ -13,6 +13,12 @@ import { GroupCommit } from './sqlite/group-commit.ts';
 /** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
 const MAX_ATTEMPTS = 5;
 
+/** What one write returned, and the changes it made (handed to the sinks before commit). */
+interface Written {
+  value: unknown;
+  changes: readonly RequestChange[];
+}
+
 /**
  * The SCIM directory on SQLite or PostgreSQL. Each write is one transaction holding the directory
  * change and whatever the change sinks (outbox, audit) record for it; on SQLite, writes that
@@ -21,7 +27,7 @@ const MAX_ATTEMPTS = 5;
 export class KyselyResourceStore extends KyselyDirectoryReader implements ResourceStore {
   readonly #database: Database;
   readonly #sinks: readonly ChangeSink[];
-  readonly #groupCommit: GroupCommit | undefined;
+  readonly #groupCommit: GroupCommit<Written> | undefined;
   /** Bumped by every commit of this store: with SQLite's data_version (other connections' commits), the data's version. */
   #epoch = 0;
 
@@ -31,7 +37,12 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
       : undefined, new ListQueryTemplates());
     this.#database = database;
     this.#sinks = [...sinks];
-    this.#groupCommit = database.dialect === 'sqlite' ? new GroupCommit(database.db, this.d.isTransient, () => this.#committed()) : undefined;
+    this.#groupCommit = database.dialect === 'sqlite'
+      ? new GroupCommit<Written>(database.db, this.d.isTransient, {
+        beforeCommit: (tx, written) => this.#beforeCommit(tx, written.flatMap((w) => w.changes)),
+        afterCommit: () => this.#committed(),
+      })
+      : undefined;
   }
 
   /**
@@ -40,20 +51,37 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
    * pause, so `fn` must only act through the writer. Do not call write() from inside `fn`: on
    * SQLite the single connection is held by the outer transaction.
    */
-  async write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>): Promise<T> {
+  async write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>, status?: number): Promise<T> {
     const d: DialectSql = this.d;
-    const run = (tx: Kysely<any>) => fn(new KyselyDirectoryWriter(tx, d, context, this.#sinks));
-    if (this.#groupCommit) return this.#groupCommit.submit(run);
+    const run = async (tx: Kysely<any>): Promise<Written> => {
+      const writer = new KyselyDirectoryWriter(tx, d, context, this.#sinks, status);
+      return { value: await fn(writer), changes: writer.changes };
+    };
+    const written = this.#groupCommit ? await this.#groupCommit.submit(run) : await this.#writeAlone(run);
+    if (written.changes.length > 0) context.changed = true;
+    return written.value as T;
+  }
+
+  async #writeAlone(run: (tx: Kysely<any>) => Promise<Written>): Promise<Written> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await this.#database.db.transaction().execute(run);
+        const written = await this.#database.db.transaction().execute(async (tx) => {
+          const result = await run(tx);
+          await this.#beforeCommit(tx, result.changes);
+          return result;
+        });
         this.#committed();
-        return result;
+        return written;
       } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !d.isTransient(error)) throw error;
+        if (attempt >= MAX_ATTEMPTS || !this.d.isTransient(error)) throw error;
         await sleep(Math.random() * 20 * attempt);
       }
     }
+  }
+
+  async #beforeCommit(tx: Kysely<any>, changes: readonly RequestChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    for (const sink of this.#sinks) await sink.beforeCommit?.(tx, this.#database.dialect, changes);
   }
 
   #committed(): void {

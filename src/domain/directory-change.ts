@@ -15,4 +15,19 @@ export interface RequestContext {
   clientAddress: string | null;
   method: string;
   path: string;
+  /** The request body as parsed: the audit trail keeps only its digest. */
+  body?: unknown;
+  /**
+   * Set by the store once a write of this request committed a change. The change's audit event
+   * then records the request (method, path, client, body digest), so no second event is needed.
+   */
+  changed?: boolean;
+}
+
+/** A change and the request that made it, as a write hands them to sinks before its commit. */
+export interface RequestChange {
+  context: RequestContext;
+  change: DirectoryChange;
+  /** The status the request is answered with once the change commits, when the writer said. */
+  status?: number;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { TokenService } from '../auth/token-service.ts';
+import type { RequestContext } from '../domain/directory-change.ts';
 import { errorResponse, isUnexpected, reportToStderr, type ScimResponse } from '../scim/messages.ts';
 import type { ScimDispatcher } from '../scim/scim-dispatcher.ts';
 import { readJsonBody } from './read-json-body.ts';
@@ -35,6 +36,8 @@ export interface ScimRequestEvent {
   body: unknown;
   resourceId: string | null;
   durationMs: number;
+  /** A write of this request committed a change, whose audit event also records the request. */
+  changed: boolean;
 }
 
 /** Translates HTTP to SCIM requests and SCIM responses back to HTTP; no protocol logic here. */
@@ -50,6 +53,7 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
     let tenantId: string | null = null;
     let tokenId: string | null = null;
     let body: unknown;
+    let context: RequestContext | undefined;
     let response: ScimResponse;
     try {
       const principal = await options.tokens.authenticate(request.header('authorization'));
@@ -57,6 +61,7 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
       tokenId = principal.tokenId;
       const method = c.req.method.toUpperCase();
       body = method === 'GET' || method === 'DELETE' || method === 'HEAD' ? undefined : await readJsonBody(request, options.maxBodyBytes);
+      context = { requestId, tenantId, tokenId, clientAddress, method: c.req.method, path, body };
       response = await options.dispatcher.handle({
         method: c.req.method.toUpperCase(),
         path,
@@ -65,7 +70,7 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
         call: {
           tenantId,
           baseUrl: (options.publicUrl ?? `${url.protocol}//${url.host}`) + options.basePath,
-          context: { requestId, tenantId, tokenId, clientAddress, method: c.req.method, path },
+          context,
           ...optional('ifMatch', request.header('if-match')),
           ...optional('ifNoneMatch', request.header('if-none-match')),
         },
@@ -78,7 +83,7 @@ export function scimRoutes(options: ScimRoutesOptions): Hono {
       await options.onRequest({
         requestId, tenantId, tokenId, clientAddress, method: c.req.method, path,
         status: response.status, body, resourceId: resourceIdOf(response, path),
-        durationMs: performance.now() - started,
+        durationMs: performance.now() - started, changed: context?.changed === true,
       });
     }
     return send(c, response, requestId);

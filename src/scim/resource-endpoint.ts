@@ -79,7 +79,7 @@ export class ResourceEndpoint {
       }
       // A new user is in no group yet (`groups` is readOnly).
       return this.kind === 'User' ? { ...created, groups: [] } : created;
-    });
+    }, 201);
     return this.written(call, stored, 201);
   }
 
@@ -97,7 +97,7 @@ export class ResourceEndpoint {
         if (changed) updated = await w.touch(this.kind, call.tenantId, id);
       }
       return withGroupsOf(current, updated);
-    });
+    }, 200);
     return this.written(call, stored, 200);
   }
 
@@ -110,6 +110,7 @@ export class ResourceEndpoint {
     // concurrent member PATCHes (Entra's bursts) hold it for a round trip or two, not the whole
     // write. A change of the group's own attributes, or an If-Match, reads it locked.
     const lateLock = this.kind === 'Group' && call.ifMatch === undefined;
+    const status = this.kind === 'Group' ? 204 : 200;
     const stored = await this.readModifyWrite(call, async (w) => {
       const read = (lock: boolean) => this.mustGet(w, call.tenantId, id, { groups: this.kind === 'User', lock });
       const apply = (resource: StoredResource) =>
@@ -135,9 +136,9 @@ export class ResourceEndpoint {
         updated = await w.touch(this.kind, call.tenantId, id);
       }
       return withGroupsOf(current, updated);
-    });
-    if (this.kind === 'Group') return { status: 204, etag: etagOf(stored.version) };
-    return this.written(call, stored, 200);
+    }, status);
+    if (this.kind === 'Group') return { status, etag: etagOf(stored.version) };
+    return this.written(call, stored, status);
   }
 
   async delete(call: ScimCall, id: string): Promise<ScimResponse> {
@@ -146,7 +147,7 @@ export class ResourceEndpoint {
       checkIfMatch(call.ifMatch, current.version);
       await w.remove(this.kind, call.tenantId, id);
       await w.emit(this.change(current, 'deleted'));
-    });
+    }, 204);
     return { status: 204 };
   }
 
@@ -158,10 +159,10 @@ export class ResourceEndpoint {
    * precondition (Entra sends bursts of concurrent PATCHes, interop item 14). With If-Match the
    * 412 is the answer the client asked for (§3.14).
    */
-  private async readModifyWrite(call: ScimCall, fn: (w: DirectoryWriter) => Promise<StoredResource>): Promise<StoredResource> {
+  private async readModifyWrite(call: ScimCall, fn: (w: DirectoryWriter) => Promise<StoredResource>, status: number): Promise<StoredResource> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.store.write(call.context, fn);
+        return await this.store.write(call.context, fn, status);
       } catch (error) {
         const lostRace = error instanceof ScimError && error.status === 412 && call.ifMatch === undefined;
         if (!lostRace) throw error;

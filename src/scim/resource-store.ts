@@ -108,7 +108,8 @@ export interface DirectoryWriter extends DirectoryReader {
 export interface ResourceStore extends DirectoryReader {
   /**
    * Runs `fn` in one transaction: directory writes, outbox jobs and audit events commit together
-   * or not at all. Concurrent writes to one group are serialised by the store.
+   * or not at all. Concurrent writes to one group are serialised by the store. `status` is what
+   * the request is answered with if the write commits: its changes' audit events record it.
    */
-  write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>): Promise<T>;
+  write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>, status?: number): Promise<T>;
 }

@@ -33,7 +33,7 @@ test('accessAt replays the audit trail of a real SQLite store into who held what
     database.db
       .transaction()
       .execute((tx) =>
-        sink.record(tx, 'sqlite', { requestId: `r-${userId}`, tenantId: 't1', tokenId: 'tok', clientAddress: null, method: 'POST', path: '/Users' }, { kind, tenantId: 't1', userId, userName, active: true }),
+        sink.beforeCommit(tx, 'sqlite', [{ context: { requestId: `r-${userId}`, tenantId: 't1', tokenId: 'tok', clientAddress: null, method: 'POST', path: '/Users' }, change: { kind, tenantId: 't1', userId, userName, active: true } }]),
       );
   // Steps go through the same event builder the workers use; grantedBy is what the app adds to grant steps.
   const step = async (userId: string, target: string, s: Step, outcome: StepOutcome = 'applied', grantedBy?: string[]) => {

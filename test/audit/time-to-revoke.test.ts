@@ -19,7 +19,7 @@ test('time to revoke: from the offboarding request to the last revoking step per
     };
     const context = (requestId: string): RequestContext => ({ requestId, tenantId: 't', tokenId: 'tok', clientAddress: null, method: 'PATCH', path: '/Users' });
     const user = async (requestId: string, userId: string, kind: 'user.updated' | 'user.deleted', active: boolean) =>
-      database.db.transaction().execute((tx) => sink.record(tx, 'sqlite', context(requestId), { kind, tenantId: 't', userId, userName: userId, active }));
+      database.db.transaction().execute((tx) => sink.beforeCommit(tx, 'sqlite', [{ context: context(requestId), change: { kind, tenantId: 't', userId, userName: userId, active } }]));
     const step = async (userId: string, target: string, s: Step, outcome: StepOutcome) =>
       log.append(
         database.db,

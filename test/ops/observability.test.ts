@@ -99,7 +99,7 @@ test('observability: metrics and readiness during provisioning; logs carry reque
     assert.ok(logLine, 'the SCIM write is logged with its request id');
     const audit = await fetch(`${base}/admin/audit?limit=1000`, { headers: { authorization: `Bearer ${world.adminToken}` } });
     const events = (await audit.json()) as { requestId: string | null; type: string; payload: { request?: { status?: number } } }[];
-    // One event for the write: its change, completed by the request's status (RequestCompletions).
+    // One event for the write: its change, which records the request and the status it was answered with.
     const ofWrite = events.filter((e) => e.requestId === 'obs-create-1');
     assert.deepEqual(ofWrite.map((e) => [e.type, e.payload.request?.status]), [['directory.change', 201]]);
 

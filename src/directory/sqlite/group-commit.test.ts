@@ -16,7 +16,7 @@ describe('GroupCommit', () => {
   it('commits writes queued together in one transaction, each answered only after it', async () => {
     const db = await memoryDb();
     let commits = 0;
-    const group = new GroupCommit(db, () => false, () => (commits += 1));
+    const group = new GroupCommit<number>(db, () => false, { afterCommit: () => (commits += 1) });
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => group.submit(async (tx) => {
       await tx.insertInto('t').values({ v: `w${i}` }).execute();
       return i;
@@ -29,7 +29,7 @@ describe('GroupCommit', () => {
 
   it('a failing write is rolled back alone: its caller gets its error, the others commit', async () => {
     const db = await memoryDb();
-    const group = new GroupCommit(db, () => false);
+    const group = new GroupCommit<number>(db, () => false);
     const outcomes = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => group.submit(async (tx) => {
       await tx.insertInto('t').values({ v: `before-${i}` }).execute();
       // Write 4 collides with write 3 after its first insert: that insert must vanish with it.
@@ -49,7 +49,7 @@ describe('GroupCommit', () => {
   it('a transient failure re-runs the whole batch, and every write lands once', async () => {
     const db = await memoryDb();
     const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
-    const group = new GroupCommit(db, (e) => (e as { code?: string }).code === 'SQLITE_BUSY');
+    const group = new GroupCommit<void>(db, (e) => (e as { code?: string }).code === 'SQLITE_BUSY');
     let failures = 0;
     const runs = new Map<number, number>();
     await Promise.all(Array.from({ length: 6 }, (_, i) => group.submit(async (tx) => {
@@ -67,7 +67,7 @@ describe('GroupCommit', () => {
 
   it('a write that breaks the shared transaction fails alone: the others are run again by themselves', async () => {
     const db = await memoryDb();
-    const group = new GroupCommit(db, () => false);
+    const group = new GroupCommit<void>(db, () => false);
     const outcomes = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => group.submit(async (tx) => {
       await tx.insertInto('t').values({ v: `w${i}` }).execute();
       // As SQLite does on a disk-full error: the transaction is rolled back under the write's feet.
@@ -79,6 +79,44 @@ describe('GroupCommit', () => {
     assert.equal(outcomes.filter((o) => o.status === 'rejected').length, 1);
     assert.equal(outcomes[1]!.status, 'rejected');
     assert.deepEqual(await rows(db), ['w0', 'w2', 'w3']);
+    await db.destroy();
+  });
+
+  it('beforeCommit runs last in each transaction with the values of the writes that succeeded', async () => {
+    const db = await memoryDb();
+    const seen: number[][] = [];
+    const group = new GroupCommit<number>(db, () => false, {
+      beforeCommit: async (tx, values) => {
+        seen.push([...values]);
+        await tx.insertInto('t').values({ v: `sum-${values.join('+')}` }).execute();
+      },
+    });
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => group.submit(async (tx) => {
+      await tx.insertInto('t').values({ v: `w${i}` }).execute();
+      if (i === 2) throw new Error('rejected by the caller');
+      return i;
+    })));
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.deepEqual(seen, [[0, 1, 3, 4]], 'one call for the shared transaction, without the failed write');
+    assert.deepEqual(await rows(db), ['w0', 'w1', 'w3', 'w4', 'sum-0+1+3+4']);
+    await db.destroy();
+  });
+
+  it('a failing beforeCommit commits nothing of its transaction; each write is then tried alone', async () => {
+    const db = await memoryDb();
+    const group = new GroupCommit<number>(db, () => false, {
+      beforeCommit: async (tx, values) => {
+        if (values.includes(1)) throw new Error('sink refused write 1');
+        await tx.insertInto('t').values({ v: `after-${values.join('+')}` }).execute();
+      },
+    });
+    const outcomes = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => group.submit(async (tx) => {
+      await tx.insertInto('t').values({ v: `w${i}` }).execute();
+      return i;
+    })));
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /sink refused write 1/);
+    assert.deepEqual(await rows(db), ['w0', 'after-0', 'w2', 'after-2']);
     await db.destroy();
   });
 });

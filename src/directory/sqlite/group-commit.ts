@@ -11,13 +11,19 @@ const SAVEPOINT = CompiledQuery.raw('SAVEPOINT rc_write');
 const RELEASE = CompiledQuery.raw('RELEASE rc_write');
 const ROLLBACK_TO = CompiledQuery.raw('ROLLBACK TO rc_write');
 
-interface Queued {
-  run: (tx: Kysely<any>) => Promise<unknown>;
-  resolve: (value: unknown) => void;
+interface Queued<V> {
+  run: (tx: Kysely<any>) => Promise<V>;
+  resolve: (value: V) => void;
   reject: (error: unknown) => void;
 }
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+type Outcome<V> = { ok: true; value: V } | { ok: false; error: unknown };
+
+export interface GroupCommitHooks<V> {
+  /** The last statements of a transaction, given what its successful writes returned: a failure fails them all. */
+  beforeCommit?: (tx: Kysely<any>, values: readonly V[]) => Promise<void>;
+  afterCommit?: () => void;
+}
 
 /**
  * Group commit for the embedded store. SQLite runs one write transaction at a time on its one
@@ -31,20 +37,20 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * starts on the next turn of the event loop (setImmediate), after every request that arrived
  * in this turn has queued its write.
  */
-export class GroupCommit {
-  readonly #queue: Queued[] = [];
+export class GroupCommit<V> {
+  readonly #queue: Queued<V>[] = [];
   #draining = false;
 
   constructor(
     private readonly db: Kysely<any>,
     private readonly isTransient: (error: unknown) => boolean,
-    private readonly afterCommit: () => void = () => {},
+    private readonly hooks: GroupCommitHooks<V> = {},
   ) {}
 
   /** Runs `run` in a transaction shared with other writes queued meanwhile; it may run again after a busy database. */
-  submit<T>(run: (tx: Kysely<any>) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+  submit(run: (tx: Kysely<any>) => Promise<V>): Promise<V> {
+    return new Promise<V>((resolve, reject) => {
+      this.#queue.push({ run, resolve, reject });
       if (!this.#draining) {
         this.#draining = true;
         setImmediate(() => void this.#drain());
@@ -60,11 +66,11 @@ export class GroupCommit {
     }
   }
 
-  async #commit(batch: Queued[]): Promise<void> {
+  async #commit(batch: Queued<V>[]): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const outcomes = await this.#runTogether(batch);
-        this.afterCommit();
+        this.hooks.afterCommit?.();
         batch.forEach((item, i) => {
           const outcome = outcomes[i]!;
           if (outcome.ok) item.resolve(outcome.value);
@@ -91,9 +97,9 @@ export class GroupCommit {
    * One transaction, one savepoint per write. A busy database ends the whole transaction (the
    * batch is retried), as does a failure to roll back to a savepoint (the transaction is gone).
    */
-  async #runTogether(batch: Queued[]): Promise<Outcome[]> {
+  async #runTogether(batch: Queued<V>[]): Promise<Outcome<V>[]> {
     return this.db.transaction().execute(async (tx) => {
-      const outcomes: Outcome[] = [];
+      const outcomes: Outcome<V>[] = [];
       for (const item of batch) {
         await tx.executeQuery(SAVEPOINT);
         try {
@@ -112,6 +118,8 @@ export class GroupCommit {
           outcomes.push({ ok: false, error });
         }
       }
+      const values = outcomes.flatMap((outcome) => (outcome.ok ? [outcome.value] : []));
+      if (this.hooks.beforeCommit && values.length > 0) await this.hooks.beforeCommit(tx, values);
       return outcomes;
     });
   }
