@@ -6,29 +6,30 @@ import { digestBody } from './redact.ts';
 
 /**
  * Records every directory change as a 'directory.change' event inside the SCIM write's own
- * transaction, as its last statements: the change and its event commit together or not at all.
- * The event also records the request (method, path, client, body digest), so a write that
- * changed the directory needs no 'scim.request' event of its own (RequestContext.changed).
+ * transaction: the change and its event commit together or not at all. The event also records
+ * the request (method, path, client, answered status, body digest), so a write that changed the
+ * directory needs no 'scim.request' event of its own (RequestContext.changed).
  *
- * On SQLite the events are chained at once: writes there are serialised anyway, and one append
- * covers every write that shares a commit (GroupCommit). On PostgreSQL, chaining inside the
- * write would queue concurrent writers on the chain head for their whole transactions, so the
- * events are recorded as pending (AuditLog.record) and chained by the next seal;
- * `onPending` tells the sealer, once such a write commits, that there is something to seal.
+ * On SQLite the events are chained as the transaction's last statements: writes there are
+ * serialised anyway, and one append covers every write that shares a commit (GroupCommit). On
+ * PostgreSQL, chaining inside the write would queue concurrent writers on the chain head for
+ * their whole transactions, so each event is recorded as pending (AuditLog.record) as its change
+ * is made, before a group member PATCH locks the group's row at its end, and chained by the
+ * next seal; `onPending` tells the sealer, once such a write commits, that there is something to seal.
  */
 export class AuditSink implements ChangeSink {
   #recordsPending = false;
 
   constructor(private readonly log: AuditLog, private readonly onPending: () => void = () => {}) {}
 
-  async beforeCommit(tx: Kysely<any>, dialect: SqlDialect, changes: readonly RequestChange[]): Promise<void> {
-    const events = changes.map(changeEvent);
-    if (dialect === 'sqlite') {
-      await this.log.appendMany(tx, events);
-      return;
-    }
+  async record(tx: Kysely<any>, dialect: SqlDialect, change: RequestChange): Promise<void> {
+    if (dialect === 'sqlite') return;
     this.#recordsPending = true;
-    for (const event of events) await this.log.record(tx, event);
+    await this.log.record(tx, changeEvent(change));
+  }
+
+  async beforeCommit(tx: Kysely<any>, dialect: SqlDialect, changes: readonly RequestChange[]): Promise<void> {
+    if (dialect === 'sqlite') await this.log.appendMany(tx, changes.map(changeEvent));
   }
 
   afterCommit(): void {

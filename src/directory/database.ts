@@ -1,5 +1,5 @@
 import type { Kysely, Migration } from 'kysely';
-import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
+import type { RequestChange } from '../domain/directory-change.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
@@ -19,7 +19,7 @@ export type MigrationSet = (dialect: SqlDialect) => Record<string, Migration>;
 /** Receives directory changes inside the writing transaction (outbox, audit). */
 export interface ChangeSink {
   /** Each change as it is made, inside its write: what the sink reads sees the data the change was made against. */
-  record?(tx: Kysely<any>, dialect: SqlDialect, context: RequestContext, change: DirectoryChange): Promise<void>;
+  record?(tx: Kysely<any>, dialect: SqlDialect, change: RequestChange): Promise<void>;
   /**
    * The changes of every write of a transaction, in order, as the transaction's last statements
    * before COMMIT: on SQLite one call covers all the writes that share a commit (GroupCommit),

@@ -199,7 +199,8 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   readonly changes: RequestChange[] = [];
 
   async emit(change: DirectoryChange): Promise<void> {
-    for (const sink of this.sinks) await sink.record?.(this.db, this.d.name, this.context, change);
-    this.changes.push({ context: this.context, change, ...(this.status === undefined ? {} : { status: this.status }) });
+    const made: RequestChange = { context: this.context, change, ...(this.status === undefined ? {} : { status: this.status }) };
+    for (const sink of this.sinks) await sink.record?.(this.db, this.d.name, made);
+    this.changes.push(made);
   }
 }

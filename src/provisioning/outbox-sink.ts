@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { ChangeSink, SqlDialect } from '../directory/database.ts';
-import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
+import type { RequestChange } from '../domain/directory-change.ts';
 import type { Policy } from '../policy/policy.ts';
 import { enqueueJobs } from './enqueue-jobs.ts';
 import type { Principal } from './job.ts';
@@ -20,7 +20,7 @@ import { targetsOfTenant } from './targets-of-tenant.ts';
 export class OutboxSink implements ChangeSink {
   constructor(private readonly policy: () => Policy) {}
 
-  async record(tx: Kysely<any>, _dialect: SqlDialect, _context: RequestContext, change: DirectoryChange): Promise<void> {
+  async record(tx: Kysely<any>, _dialect: SqlDialect, { change }: RequestChange): Promise<void> {
     const targets = targetsOfTenant(this.policy(), change.tenantId).map((t) => t.name);
     if (targets.length === 0) return;
     const tenantId = change.tenantId;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { adminEvent, provisionStepEvent, reconcileFindingEvent, scimRequestEvent } from '../../src/audit/audit-events.ts';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { AuditSink } from '../../src/audit/audit-sink.ts';
+import type { SqlDialect } from '../../src/directory/database.ts';
 import { digestBody } from '../../src/audit/redact.ts';
 import type { DirectoryChange, RequestChange, RequestContext } from '../../src/domain/directory-change.ts';
 import { eachAuditStore } from './audit-stores.ts';
@@ -17,6 +18,12 @@ const context: RequestContext = {
   path: '/scim/v2/Users/u-1',
 };
 
+/** As the store hands changes to a sink: each as it is made, then all of them before the commit. */
+async function hand(sink: AuditSink, tx: Kysely<any>, dialect: SqlDialect, changes: RequestChange[]): Promise<void> {
+  for (const made of changes) await sink.record(tx, dialect, made);
+  await sink.beforeCommit(tx, dialect, changes);
+}
+
 const change = (c: DirectoryChange, ctx: RequestContext = context, status?: number): RequestChange => ({ context: ctx, change: c, ...(status === undefined ? {} : { status }) });
 
 test('the sink records directory changes in the write transaction, with subjects for querying', (t) =>
@@ -26,14 +33,14 @@ test('the sink records directory changes in the write transaction, with subjects
 
     await assert.rejects(
       database.db.transaction().execute(async (tx) => {
-        await sink.beforeCommit(tx, database.dialect, [change({ kind: 'user.updated', tenantId: 'tenant-a', userId: 'u-1', userName: 'ada', active: false })]);
+        await hand(sink, tx, database.dialect, [change({ kind: 'user.updated', tenantId: 'tenant-a', userId: 'u-1', userName: 'ada', active: false })]);
         throw new Error('directory write failed after the sink ran');
       }),
     );
     assert.deepEqual(await log.query(), [], 'rolled back with the write');
     assert.deepEqual(await log.head(), { seq: 0, hash: '0'.repeat(64) });
 
-    await database.db.transaction().execute((tx) => sink.beforeCommit(tx, database.dialect, [
+    await database.db.transaction().execute((tx) => hand(sink, tx, database.dialect, [
       change({ kind: 'user.updated', tenantId: 'tenant-a', userId: 'u-1', userName: 'ada', active: false }, context, 200),
       change({ kind: 'group.updated', tenantId: 'tenant-a', groupId: 'g-1', displayName: 'Analysts' }),
       change({ kind: 'group.members', tenantId: 'tenant-a', groupId: 'g-1', added: [], removed: ['u-1'] }),
@@ -70,7 +77,7 @@ test('a change event digests its request body once per request, without the secr
     const sink = new AuditSink(log);
     const body = { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [{ method: 'POST', path: '/Users', data: { userName: 'ada', password: 'Tr0ub4dor&3' } }] };
     const bulk: RequestContext = { ...context, method: 'POST', path: '/Bulk', body };
-    await database.db.transaction().execute((tx) => sink.beforeCommit(tx, database.dialect, [
+    await database.db.transaction().execute((tx) => hand(sink, tx, database.dialect, [
       change({ kind: 'user.created', tenantId: 'tenant-a', userId: 'u-1', userName: 'ada', active: true }, bulk, 201),
       change({ kind: 'user.created', tenantId: 'tenant-a', userId: 'u-2', userName: 'bob', active: true }, bulk, 201),
     ]));

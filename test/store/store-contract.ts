@@ -6,7 +6,7 @@ import type { ChangeSink, Database } from '../../src/directory/database.ts';
 import { KyselyDirectoryView } from '../../src/directory/kysely-directory-view.ts';
 import { KyselyResourceStore } from '../../src/directory/kysely-resource-store.ts';
 import { KyselyTenantRepository } from '../../src/directory/kysely-tenant-repository.ts';
-import type { DirectoryChange, RequestContext } from '../../src/domain/directory-change.ts';
+import type { DirectoryChange, RequestChange, RequestContext } from '../../src/domain/directory-change.ts';
 import { RolecallError, ScimError } from '../../src/domain/errors.ts';
 import { parseFilter } from '../../src/scim/filter/parse-filter.ts';
 import type { ListQuery, ResourceKind, StoredResource } from '../../src/scim/resource-store.ts';
@@ -667,7 +667,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       const t = newTenant();
       const seen: { change: DirectoryChange; visible: boolean; context: RequestContext }[] = [];
       const recording: ChangeSink = {
-        async record(tx, dialect, ctx, change) {
+        async record(tx, dialect, { context: ctx, change }) {
           assert.equal(dialect, database().dialect);
           // The sink's executor is the write's transaction: it sees the uncommitted user.
           const userId = change.kind === 'user.created' ? change.userId : '';
@@ -706,6 +706,46 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.equal((await store.get('User', t, alice.id))?.version, 1);
       const orphan = await database().db.selectFrom('group_members').select('member_id').where('tenant_id', '=', t).execute();
       assert.deepEqual(orphan, [], "the failing sink's own write is rolled back too");
+    });
+
+    test('beforeCommit gets every change of a write with its status, last in its transaction; the context learns it changed', async () => {
+      const t = newTenant();
+      const calls: { changes: RequestChange[]; usersVisible: number }[] = [];
+      const collecting: ChangeSink = {
+        async beforeCommit(tx, dialect, changes) {
+          assert.equal(dialect, database().dialect);
+          const users = await tx.selectFrom('users').select('id').where('tenant_id', '=', t).execute();
+          calls.push({ changes: [...changes], usersVisible: users.length });
+        },
+      };
+      const withSink = new KyselyResourceStore(database(), [collecting]);
+      const ctx = context(t);
+      await withSink.write(ctx, async (w) => {
+        for (const userName of ['carol', 'dave']) {
+          const user = await w.insert('User', t, { id: randomUUID(), data: { userName } });
+          await w.emit({ kind: 'user.created', tenantId: t, userId: user.id, userName, active: true });
+        }
+      }, 201);
+      assert.equal(calls.length, 1);
+      assert.deepEqual(calls[0]!.changes.map((c) => [c.context === ctx, c.status, c.change.kind]), [[true, 201, 'user.created'], [true, 201, 'user.created']]);
+      assert.equal(calls[0]!.usersVisible, 2, 'runs after the writes, inside their transaction');
+      assert.equal(ctx.changed, true);
+
+      // A write that changes nothing reaches no sink and leaves the context unmarked.
+      const quiet = context(t);
+      await withSink.write(quiet, (w) => w.get('User', t, randomUUID()));
+      assert.equal(calls.length, 1);
+      assert.equal(quiet.changed, undefined);
+
+      // A failing beforeCommit rolls the write back; the context is not marked.
+      const refusing = new KyselyResourceStore(database(), [{ beforeCommit: async () => { throw new Error('audit refused'); } }]);
+      const failed = context(t);
+      await assert.rejects(refusing.write(failed, async (w) => {
+        const user = await w.insert('User', t, { id: randomUUID(), data: { userName: 'erin' } });
+        await w.emit({ kind: 'user.created', tenantId: t, userId: user.id, userName: 'erin', active: true });
+      }), /audit refused/);
+      assert.deepEqual(await userNames(t, 'userName pr'), ['carol', 'dave']);
+      assert.equal(failed.changed, undefined);
     });
 
     test('DirectoryView: user, nested groups flattened with a cycle, user ids, tenant ids', async () => {
