@@ -59,6 +59,12 @@ export interface DialectSql {
   bool(value: boolean): boolean | number;
   /** `FOR UPDATE` where the dialect has row locks; SQLite serialises whole transactions instead. */
   readonly rowLock: boolean;
+  /**
+   * Whether triggers keep each tenant's user and group counts in `resource_counts` (PostgreSQL,
+   * where COUNT(*) of a large tenant costs tens of milliseconds per list page); the embedded
+   * store counts and caches the total per data version instead (ReadCache).
+   */
+  readonly keptCounts: boolean;
   /** The JSON column as read from the driver (text on SQLite, parsed jsonb on PostgreSQL). */
   parseJson(value: unknown): Record<string, unknown>;
   /** A unique or primary-key constraint violation; returns the constraint's name or column list. */

@@ -102,7 +102,64 @@ const directory = (dialect: SqlDialect): Migration => ({
   },
 });
 
+/** What `resource_counts.kind` names, per table. */
+const COUNTED = { users: 'User', groups: 'Group' } as const;
+
+/**
+ * PostgreSQL only (see DialectSql.keptCounts): per-tenant row counts of users and groups, kept
+ * by statement triggers in the same transaction as every insert and delete (cascades and
+ * hand-written SQL included), so an unfiltered list's totalResults is a sum of a few rows
+ * instead of a COUNT(*) over the tenant. Each connection adds to its own slot (backend pid
+ * modulo 64), so concurrent writers do not queue on one counter row until they commit.
+ * CREATE TRIGGER locks the table against writes until this migration commits, so the initial
+ * counts and the triggers agree.
+ */
+const resourceCounts = (dialect: SqlDialect): Migration => ({
+  async up(db: Kysely<any>) {
+    if (dialect !== 'postgres') return;
+    await db.schema
+      .createTable('resource_counts')
+      .addColumn('tenant_id', sql`text COLLATE "C"`, (c) => c.notNull())
+      .addColumn('kind', sql`text COLLATE "C"`, (c) => c.notNull())
+      .addColumn('slot', 'integer', (c) => c.notNull())
+      .addColumn('n', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('resource_counts_pk', ['tenant_id', 'kind', 'slot'])
+      .execute();
+    // One function for both operations: PL/pgSQL plans a statement when it first runs it, so
+    // the branch naming the other operation's transition table is never planned.
+    await sql`
+      CREATE FUNCTION rolecall_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO resource_counts (tenant_id, kind, slot, n)
+            SELECT tenant_id, TG_ARGV[0], pg_backend_pid() % 64, count(*) FROM new_rows GROUP BY tenant_id
+            ON CONFLICT (tenant_id, kind, slot) DO UPDATE SET n = resource_counts.n + excluded.n;
+        ELSE
+          INSERT INTO resource_counts (tenant_id, kind, slot, n)
+            SELECT tenant_id, TG_ARGV[0], pg_backend_pid() % 64, -count(*) FROM old_rows GROUP BY tenant_id
+            ON CONFLICT (tenant_id, kind, slot) DO UPDATE SET n = resource_counts.n + excluded.n;
+        END IF;
+        RETURN NULL;
+      END $$`.execute(db);
+    for (const [table, kind] of Object.entries(COUNTED)) {
+      await sql`CREATE TRIGGER ${sql.id(`${table}_count_insert`)} AFTER INSERT ON ${sql.table(table)} REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rolecall_count_rows(${sql.lit(kind)})`.execute(db);
+      await sql`CREATE TRIGGER ${sql.id(`${table}_count_delete`)} AFTER DELETE ON ${sql.table(table)} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION rolecall_count_rows(${sql.lit(kind)})`.execute(db);
+      await sql`INSERT INTO resource_counts (tenant_id, kind, slot, n) SELECT tenant_id, ${sql.lit(kind)}, 0, count(*) FROM ${sql.table(table)} GROUP BY tenant_id`.execute(db);
+    }
+  },
+  async down(db: Kysely<any>) {
+    if (dialect !== 'postgres') return;
+    for (const table of Object.keys(COUNTED)) {
+      await sql`DROP TRIGGER ${sql.id(`${table}_count_insert`)} ON ${sql.table(table)}`.execute(db);
+      await sql`DROP TRIGGER ${sql.id(`${table}_count_delete`)} ON ${sql.table(table)}`.execute(db);
+    }
+    await sql`DROP FUNCTION rolecall_count_rows()`.execute(db);
+    await db.schema.dropTable('resource_counts').execute();
+  },
+});
+
 export const directoryMigrations: MigrationSet = (dialect) => ({
   '0001-tenancy': tenancy(dialect),
   '0002-directory': directory(dialect),
+  '0003-resource-counts': resourceCounts(dialect),
 });

@@ -117,6 +117,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
       return entry;
     };
     const count = async () => {
+      if (!query.filter && this.d.keptCounts) return this.keptCount(kind, tenantId);
       const c = await cached();
       const known = c?.cache.count(c.key);
       if (known !== undefined) return known;
@@ -146,6 +147,17 @@ export class KyselyDirectoryReader implements DirectoryReader {
     // A short page that is not empty ends the result: its size gives the total without a COUNT.
     const totalResults = rows.length > 0 && rows.length < query.count ? offset + rows.length : await count();
     return { totalResults, resources: rows.map((row) => this.toResource(kind, row)) };
+  }
+
+  /** A tenant's users or groups, as the triggers of DialectSql.keptCounts keep the number. */
+  private async keptCount(kind: ResourceKind, tenantId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('resource_counts')
+      .select((eb) => eb.fn.sum('n').as('total'))
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .executeTakeFirst();
+    return Number(row?.total ?? 0);
   }
 
   /** The tenant's resources matching the filter (validated here: 400 invalidFilter before any read). */

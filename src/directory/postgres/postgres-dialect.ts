@@ -77,6 +77,7 @@ export const postgresSql: DialectSql = {
   like: (text, pattern) => sql<SqlBool>`(${text} LIKE ${pattern} ESCAPE '\\')`,
   bool: (value) => value,
   rowLock: true,
+  keptCounts: true,
   parseJson: (value) => (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>,
   uniqueViolation: (error) => {
     const { code, constraint } = error as { code?: unknown; constraint?: unknown };

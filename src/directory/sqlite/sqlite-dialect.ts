@@ -223,6 +223,7 @@ export const sqliteSql: DialectSql = {
   like: (text, pattern) => sql<SqlBool>`(${text} LIKE ${pattern} ESCAPE '\\')`,
   bool: (value) => (value ? 1 : 0),
   rowLock: false,
+  keptCounts: false,
   parseJson: (value) => JSON.parse(value as string) as Record<string, unknown>,
   uniqueViolation: (error) => {
     const { code, message } = error as { code?: unknown; message?: unknown };
