@@ -109,8 +109,10 @@ const COUNTED = { users: 'User', groups: 'Group' } as const;
  * PostgreSQL only (see DialectSql.keptCounts): per-tenant row counts of users and groups, kept
  * by statement triggers in the same transaction as every insert and delete (cascades and
  * hand-written SQL included), so an unfiltered list's totalResults is a sum of a few rows
- * instead of a COUNT(*) over the tenant. Each connection adds to its own slot (backend pid
- * modulo 64), so concurrent writers do not queue on one counter row until they commit.
+ * instead of a COUNT(*) over the tenant. `changes` counts inserts plus deletes and only grows:
+ * while its sum stands still, no id was added or removed anywhere (a version for cached page
+ * positions). Each connection adds to its own slot (backend pid modulo 64), so concurrent
+ * writers do not queue on one counter row until they commit.
  * CREATE TRIGGER locks the table against writes until this migration commits, so the initial
  * counts and the triggers agree.
  */
@@ -123,6 +125,7 @@ const resourceCounts = (dialect: SqlDialect): Migration => ({
       .addColumn('kind', sql`text COLLATE "C"`, (c) => c.notNull())
       .addColumn('slot', 'integer', (c) => c.notNull())
       .addColumn('n', 'bigint', (c) => c.notNull())
+      .addColumn('changes', 'bigint', (c) => c.notNull())
       .addPrimaryKeyConstraint('resource_counts_pk', ['tenant_id', 'kind', 'slot'])
       .execute();
     // One function for both operations: PL/pgSQL plans a statement when it first runs it, so
@@ -131,20 +134,20 @@ const resourceCounts = (dialect: SqlDialect): Migration => ({
       CREATE FUNCTION rolecall_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF TG_OP = 'INSERT' THEN
-          INSERT INTO resource_counts (tenant_id, kind, slot, n)
-            SELECT tenant_id, TG_ARGV[0], pg_backend_pid() % 64, count(*) FROM new_rows GROUP BY tenant_id
-            ON CONFLICT (tenant_id, kind, slot) DO UPDATE SET n = resource_counts.n + excluded.n;
+          INSERT INTO resource_counts (tenant_id, kind, slot, n, changes)
+            SELECT tenant_id, TG_ARGV[0], pg_backend_pid() % 64, count(*), count(*) FROM new_rows GROUP BY tenant_id
+            ON CONFLICT (tenant_id, kind, slot) DO UPDATE SET n = resource_counts.n + excluded.n, changes = resource_counts.changes + excluded.changes;
         ELSE
-          INSERT INTO resource_counts (tenant_id, kind, slot, n)
-            SELECT tenant_id, TG_ARGV[0], pg_backend_pid() % 64, -count(*) FROM old_rows GROUP BY tenant_id
-            ON CONFLICT (tenant_id, kind, slot) DO UPDATE SET n = resource_counts.n + excluded.n;
+          INSERT INTO resource_counts (tenant_id, kind, slot, n, changes)
+            SELECT tenant_id, TG_ARGV[0], pg_backend_pid() % 64, -count(*), count(*) FROM old_rows GROUP BY tenant_id
+            ON CONFLICT (tenant_id, kind, slot) DO UPDATE SET n = resource_counts.n + excluded.n, changes = resource_counts.changes + excluded.changes;
         END IF;
         RETURN NULL;
       END $$`.execute(db);
     for (const [table, kind] of Object.entries(COUNTED)) {
       await sql`CREATE TRIGGER ${sql.id(`${table}_count_insert`)} AFTER INSERT ON ${sql.table(table)} REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rolecall_count_rows(${sql.lit(kind)})`.execute(db);
       await sql`CREATE TRIGGER ${sql.id(`${table}_count_delete`)} AFTER DELETE ON ${sql.table(table)} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION rolecall_count_rows(${sql.lit(kind)})`.execute(db);
-      await sql`INSERT INTO resource_counts (tenant_id, kind, slot, n) SELECT tenant_id, ${sql.lit(kind)}, 0, count(*) FROM ${sql.table(table)} GROUP BY tenant_id`.execute(db);
+      await sql`INSERT INTO resource_counts (tenant_id, kind, slot, n, changes) SELECT tenant_id, ${sql.lit(kind)}, 0, count(*), count(*) FROM ${sql.table(table)} GROUP BY tenant_id`.execute(db);
     }
   },
   async down(db: Kysely<any>) {

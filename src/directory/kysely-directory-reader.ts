@@ -2,18 +2,30 @@ import { sql, type AliasedRawBuilder, type CompiledQuery, type Kysely, type RawB
 import type { DirectoryReader, GroupRef, ListQuery, ListResult, MemberRef, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import { chunks } from '../domain/chunks.ts';
 import type { DialectSql } from './dialect-sql.ts';
-import type { ReadCache } from './read-cache.ts';
+import { SAMPLE_EVERY, type ReadCache } from './read-cache.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 import type { ListQueryTemplates } from './list-query-templates.ts';
 
 export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisfies Record<ResourceKind, string>;
 
-/** From this offset on, pages are read as ids first (late row lookup). */
-const LATE_LOOKUP_OFFSET = 1000;
+/**
+ * A page that skips this many rows or more is read as ids first (late row lookup): skipped rows
+ * then cost an index step each, not a row read (and on PostgreSQL its groups subquery).
+ */
+const LATE_LOOKUP_WALK = 100;
+
+/** From this offset on, a cached result's pages start from position samples (ReadCache). */
+const SAMPLED_OFFSET = 1000;
 
 /** Names a result (kind, tenant, filter) by its COUNT query's text and values. */
 function resultKey(kind: ResourceKind, compiled: CompiledQuery): string {
   return `${kind}\u0000${compiled.sql}\u0000${JSON.stringify(compiled.parameters)}`;
+}
+
+interface CacheEntry {
+  cache: ReadCache;
+  token: string;
+  key: string;
 }
 
 export interface ResourceRow {
@@ -108,10 +120,11 @@ export class KyselyDirectoryReader implements DirectoryReader {
     const base = this.filtered(kind, tenantId, query);
     const order = this.order(kind, query);
     const countQuery = base.select((eb) => eb.fn.countAll().as('total'));
-    // Asked of the cache only when a COUNT or an OFFSET walk is at stake (never for a lookup's short first page).
-    let entry: Promise<{ cache: ReadCache; token: string; key: string }> | undefined;
+    // Asked of the cache only when a COUNT or an OFFSET walk is at stake (never for a lookup's short first page),
+    // and only for a result its version covers (one that sees no updates serves unfiltered results only).
+    let entry: Promise<CacheEntry> | undefined;
+    const cache = this.cache && (this.cache.seesUpdates || !query.filter) ? this.cache : undefined;
     const cached = () => {
-      const cache = this.cache;
       if (!cache) return undefined;
       entry ??= cache.validate().then((token) => ({ cache, token, key: resultKey(kind, countQuery.compile()) }));
       return entry;
@@ -132,15 +145,18 @@ export class KyselyDirectoryReader implements DirectoryReader {
     // version it was read at; a filtered first page (a lookup) does without, its next page walks.
     const byId = query.sortBy === undefined;
     const c = byId && (offset > 0 || !query.filter) ? await cached() : undefined;
-    const after = offset > 0 ? c?.cache.cursor(c.key, offset) : undefined;
+    let after = offset > 0 ? c?.cache.cursor(c.key, offset) : undefined;
+    let skip = after === undefined ? offset : 0;
+    // A deep page nothing ended at: start from the position sample below it.
+    if (c && after === undefined && offset >= SAMPLED_OFFSET && !firstPage) ({ after, skip } = await this.sampled(base, order, c, offset));
     let rows: ResourceRow[];
     if (firstPage) {
       rows = firstPage;
-    } else if (after !== undefined || offset < LATE_LOOKUP_OFFSET) {
-      // Near the start, or right after a known page: one query.
-      rows = (await this.page(kind, base, order, query.groups, after).limit(query.count).offset(after === undefined ? offset : 0).execute()) as ResourceRow[];
+    } else if (skip < LATE_LOOKUP_WALK) {
+      // Near the start, or just after a known id: one query.
+      rows = (await this.page(kind, base, order, query.groups, after).limit(query.count).offset(skip).execute()) as ResourceRow[];
     } else {
-      rows = await this.lateLookup(kind, tenantId, base, order, query.count, offset, query.groups);
+      rows = await this.lateLookup(kind, tenantId, after === undefined ? base : base.where('r.id', '>', after), order, query.count, skip, query.groups);
     }
     // A full page may have a next one: remember where it ended.
     if (c && rows.length === query.count) c.cache.setCursor(c.token, c.key, offset + rows.length, rows[rows.length - 1]!.id);
@@ -158,6 +174,22 @@ export class KyselyDirectoryReader implements DirectoryReader {
       .where('kind', '=', kind)
       .executeTakeFirst();
     return Number(row?.total ?? 0);
+  }
+
+  /**
+   * Where a deep page of a cached result starts: after the position sample at or below
+   * `offset`, walking the rest. Samples are read once per data version, when a second such
+   * page asks (one window query over the result's ids, about as dear as 20-30 deep pages).
+   */
+  private async sampled(base: SelectQueryBuilder<any, any, {}>, order: RawBuilder<unknown>[], c: CacheEntry, offset: number): Promise<{ after: string | undefined; skip: number }> {
+    let ids = c.cache.samples(c.key);
+    if (!ids && c.cache.shouldSample(c.token)) {
+      const numbered = base.select(['r.id', sql<number>`row_number() over (order by ${sql.join(order)})`.as('pos')]).as('p');
+      ids = (await this.db.selectFrom(numbered).select('p.id').where(sql`p.pos % ${SAMPLE_EVERY}`, '=', 0).orderBy('p.pos').execute()).map((row) => row.id as string);
+      c.cache.setSamples(c.token, c.key, ids);
+    }
+    const below = ids ? Math.min(Math.floor(offset / SAMPLE_EVERY), ids.length) : 0;
+    return below === 0 ? { after: undefined, skip: offset } : { after: ids![below - 1], skip: offset - below * SAMPLE_EVERY };
   }
 
   /** The tenant's resources matching the filter (validated here: 400 invalidFilter before any read). */

@@ -13,6 +13,12 @@ import { GroupCommit } from './sqlite/group-commit.ts';
 /** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
 const MAX_ATTEMPTS = 5;
 
+/** The sum of the kept counts' `changes` (see the 0003 directory migration): grows with every insert and delete. */
+async function keptChanges(db: Kysely<any>): Promise<string> {
+  const row = await db.selectFrom('resource_counts').select((eb) => eb.fn.sum('changes').as('changes')).executeTakeFirst();
+  return String(row?.changes ?? 0);
+}
+
 /** What one write returned, and the changes it made (handed to the sinks before commit). */
 interface Written {
   value: unknown;
@@ -32,9 +38,11 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
   #epoch = 0;
 
   constructor(database: Database, sinks: ChangeSink[]) {
+    // SQLite: any commit moves the version. PostgreSQL: the kept counts' `changes` move on every
+    // insert and delete by any process, not on updates (so the cache serves unfiltered results only).
     super(database.db, dialectSql(database.dialect), false, database.dialect === 'sqlite'
       ? new ReadCache(async () => `${this.#epoch}:${await sqliteDataVersion(database.db)}`)
-      : undefined, new ListQueryTemplates());
+      : new ReadCache(() => keptChanges(database.db), false), new ListQueryTemplates());
     this.#database = database;
     this.#sinks = [...sinks];
     this.#groupCommit = database.dialect === 'sqlite'

@@ -43,25 +43,40 @@ export class VersionedMap<V> {
   }
 }
 
+/** Rows between position samples: a deep page walks at most this many ids past its sample. */
+export const SAMPLE_EVERY = 1000;
+
+/** Deep pages read without a known position under one version before the samples are built. */
+const MISSES_BEFORE_SAMPLING = 2;
+
 /**
  * What list pages learn about a result, kept while the data is known not to have changed:
- * totals (so a page needs no COUNT) and, per result, the id ending each page served (so the
- * next page continues after it instead of walking an OFFSET). `token` names the data's
- * version; a different token drops everything. Only a store that can tell cheaply whether
- * anything was written since, by any process, has one (the embedded store; see
- * KyselyResourceStore).
+ * totals (so a page needs no COUNT), per result the id ending each page served (so the next
+ * page continues after it instead of walking an OFFSET), and position samples (the id at every
+ * SAMPLE_EVERY-th position, so a page anywhere walks at most that far). `token` names the
+ * data's version; a different token drops everything. Only a store that can tell cheaply
+ * whether anything was written since, by any process, has one: the embedded store (any write)
+ * and PostgreSQL (only inserts and deletes, from the kept counts: `seesUpdates` false, so only
+ * results no update can change, unfiltered lists in id order, use it); see KyselyResourceStore.
  */
 export class ReadCache {
   readonly #counts = new VersionedMap<number>();
   readonly #cursors = new VersionedMap<string>();
+  readonly #samples = new VersionedMap<readonly string[]>();
+  #misses = { token: '', count: 0 };
 
-  constructor(private readonly currentToken: () => Promise<string>) {}
+  constructor(
+    private readonly currentToken: () => Promise<string>,
+    /** Whether the token moves on updates too, not only on inserts and deletes. */
+    readonly seesUpdates = true,
+  ) {}
 
   /** Reads the data's version, dropping what was cached under another; pass it back to the setters. */
   async validate(): Promise<string> {
     const token = await this.currentToken();
     this.#counts.adopt(token);
     this.#cursors.adopt(token);
+    this.#samples.adopt(token);
     return token;
   }
 
@@ -80,5 +95,24 @@ export class ReadCache {
 
   setCursor(token: string, key: string, offset: number, id: string): void {
     this.#cursors.set(token, `${offset}\u0000${key}`, id);
+  }
+
+  /** `ids[i]`: the id at position (i + 1) * SAMPLE_EVERY - 1 of result `key`, when sampled. */
+  samples(key: string): readonly string[] | undefined {
+    return this.#samples.get(key);
+  }
+
+  setSamples(token: string, key: string, ids: readonly string[]): void {
+    this.#samples.set(token, key, ids);
+  }
+
+  /**
+   * Counts a deep page read without a known position; true once sampling pays: more than one
+   * such page under one version (a single deep page walks less than sampling reads).
+   */
+  shouldSample(token: string): boolean {
+    if (this.#misses.token !== token) this.#misses = { token, count: 0 };
+    this.#misses.count += 1;
+    return this.#misses.count >= MISSES_BEFORE_SAMPLING;
   }
 }

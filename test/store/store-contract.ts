@@ -490,6 +490,45 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(shallow.resources.map((r) => r.data.userName), Array.from({ length: 10 }, (_, i) => `deep${String(995 + i).padStart(4, '0')}`));
     });
 
+    test('deep pages in id order (position samples) match the rows, and follow inserts, deletes and updates', async () => {
+      const t = newTenant();
+      const names = new Map<string, string>();
+      const addMany = (n: number, prefix: string) => store.write(context(t), async (w) => {
+        for (let i = 0; i < n; i += 1) {
+          const id = randomUUID();
+          names.set(id, `${prefix}${i}`);
+          await w.insert('User', t, { id, data: { schemas: [USER_SCHEMA_ID], userName: `${prefix}${i}` } });
+        }
+      });
+      await addMany(3200, 's');
+      // Ids compare in binary order on both stores, as JavaScript compares ASCII strings.
+      const expected = () => [...names.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const check = async (startIndex: number, filter?: string) => {
+        const all = expected().filter((id) => filter === undefined || names.get(id)!.startsWith('s'));
+        const page = await store.list('User', t, query('User', { startIndex, count: 25, ...(filter ? { filter: parseFilter(filter) } : {}) }));
+        assert.equal(page.totalResults, all.length, `total at ${startIndex}`);
+        assert.deepEqual(page.resources.map((r) => r.id), all.slice(startIndex - 1, startIndex - 1 + 25), `page at ${startIndex}${filter ? ` (${filter})` : ''}`);
+      };
+      // Several deep pages under one version: the second builds the samples, the rest use them.
+      for (const startIndex of [1001, 2999, 1500, 3190, 2000, 1999, 2001, 1100]) await check(startIndex);
+      // Deletes and inserts move every later position.
+      const doomed = expected().filter((_, i) => i % 97 === 5).slice(0, 12);
+      for (const id of doomed) {
+        await store.write(context(t), (w) => w.remove('User', t, id));
+        names.delete(id);
+      }
+      await addMany(40, 'n');
+      for (const startIndex of [1001, 2999, 1500, 3190, 2000, 3228]) await check(startIndex);
+      // An update that takes users out of a filter: a filtered deep page must not keep them.
+      const renamed = expected().slice(1200, 1210);
+      for (const id of renamed) {
+        await store.write(context(t), (w) => w.update('User', t, id, { schemas: [USER_SCHEMA_ID], userName: `renamed-${id}` }));
+        names.set(id, `renamed-${id}`);
+      }
+      for (const startIndex of [1001, 1180, 2500, 1001]) await check(startIndex, 'userName sw "s"');
+      for (const startIndex of [1001, 1190, 2999]) await check(startIndex);
+    });
+
     test('paging: stable pages, accurate totalResults, count=0', async () => {
       const t = newTenant();
       for (let i = 0; i < 25; i += 1) await addUser(t, `user${String(i).padStart(2, '0')}`, { displayName: 'Same' });
