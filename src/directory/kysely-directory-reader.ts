@@ -51,8 +51,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
     protected readonly d: DialectSql,
     /** Inside a write on PostgreSQL: reads lock the rows they return (see KyselyDirectoryWriter). */
     private readonly lockRows = false,
-    /** Totals and page cursors of list results while the data is unchanged (the embedded store's plain reads). */
-    private readonly cache?: ReadCache,
+    /** Totals, page cursors and position samples of a tenant's list results while its data is unchanged (the store's plain reads). */
+    private readonly cacheOf?: (tenantId: string, kind: ResourceKind) => ReadCache,
     /** Compiled lookups by filter shape (the store's plain reads). */
     private readonly templates?: ListQueryTemplates,
   ) {}
@@ -123,7 +123,8 @@ export class KyselyDirectoryReader implements DirectoryReader {
     // Asked of the cache only when a COUNT or an OFFSET walk is at stake (never for a lookup's short first page),
     // and only for a result its version covers (one that sees no updates serves unfiltered results only).
     let entry: Promise<CacheEntry> | undefined;
-    const cache = this.cache && (this.cache.seesUpdates || !query.filter) ? this.cache : undefined;
+    const scoped = this.cacheOf?.(tenantId, kind);
+    const cache = scoped && (scoped.seesUpdates || !query.filter) ? scoped : undefined;
     const cached = () => {
       if (!cache) return undefined;
       entry ??= cache.validate().then((token) => ({ cache, token, key: resultKey(kind, countQuery.compile()) }));

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { RequestChange, RequestContext } from '../domain/directory-change.ts';
-import type { DirectoryWriter, ResourceStore } from '../scim/resource-store.ts';
+import type { DirectoryWriter, ResourceKind, ResourceStore } from '../scim/resource-store.ts';
 import type { ChangeSink, Database } from './database.ts';
 import { dialectSql, type DialectSql } from './dialect-sql.ts';
 import { KyselyDirectoryReader } from './kysely-directory-reader.ts';
@@ -13,10 +13,36 @@ import { GroupCommit } from './sqlite/group-commit.ts';
 /** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
 const MAX_ATTEMPTS = 5;
 
-/** The sum of the kept counts' `changes` (see the 0003 directory migration): grows with every insert and delete. */
-async function keptChanges(db: Kysely<any>): Promise<string> {
-  const row = await db.selectFrom('resource_counts').select((eb) => eb.fn.sum('changes').as('changes')).executeTakeFirst();
-  return String(row?.changes ?? 0);
+/** SQLite: one cache for every tenant, versioned by any commit, this process's or another's. */
+function sqliteCache(epoch: () => number, db: Kysely<any>): () => ReadCache {
+  const cache = new ReadCache(async () => `${epoch()}:${await sqliteDataVersion(db)}`);
+  return () => cache;
+}
+
+/** Tenants and kinds whose caches PostgreSQL keeps at once; past that they start over. */
+const MAX_POSTGRES_CACHES = 256;
+
+/**
+ * PostgreSQL: one cache per tenant and kind, versioned by that tenant's kept counts' `changes`
+ * (see the 0003 directory migration), which move with every insert and delete by any process
+ * but not with updates: such a cache serves unfiltered results only (ReadCache.seesUpdates).
+ */
+function postgresCaches(db: Kysely<any>): (tenantId: string, kind: ResourceKind) => ReadCache {
+  const caches = new Map<string, ReadCache>();
+  return (tenantId, kind) => {
+    const scope = `${kind}\u0000${tenantId}`;
+    let cache = caches.get(scope);
+    if (!cache) {
+      if (caches.size >= MAX_POSTGRES_CACHES) caches.clear();
+      cache = new ReadCache(async () => {
+        const row = await db.selectFrom('resource_counts').select((eb) => eb.fn.sum('changes').as('changes'))
+          .where('tenant_id', '=', tenantId).where('kind', '=', kind).executeTakeFirst();
+        return String(row?.changes ?? 0);
+      }, false);
+      caches.set(scope, cache);
+    }
+    return cache;
+  };
 }
 
 /** What one write returned, and the changes it made (handed to the sinks before commit). */
@@ -38,11 +64,9 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
   #epoch = 0;
 
   constructor(database: Database, sinks: ChangeSink[]) {
-    // SQLite: any commit moves the version. PostgreSQL: the kept counts' `changes` move on every
-    // insert and delete by any process, not on updates (so the cache serves unfiltered results only).
     super(database.db, dialectSql(database.dialect), false, database.dialect === 'sqlite'
-      ? new ReadCache(async () => `${this.#epoch}:${await sqliteDataVersion(database.db)}`)
-      : new ReadCache(() => keptChanges(database.db), false), new ListQueryTemplates());
+      ? sqliteCache(() => this.#epoch, database.db)
+      : postgresCaches(database.db), new ListQueryTemplates());
     this.#database = database;
     this.#sinks = [...sinks];
     this.#groupCommit = database.dialect === 'sqlite'
