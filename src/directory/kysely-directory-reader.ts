@@ -179,8 +179,9 @@ export class KyselyDirectoryReader implements DirectoryReader {
 
   /**
    * Where a deep page of a cached result starts: after the position sample at or below
-   * `offset`, walking the rest. Samples are read once per data version, when a second such
-   * page asks (one window query over the result's ids, about as dear as 20-30 deep pages).
+   * `offset`, walking the rest. Samples are read at most once per data version, when enough
+   * such pages asked (ReadCache.shouldSample): one window query over the result's ids, about as
+   * dear as 20-30 deep pages.
    */
   private async sampled(base: SelectQueryBuilder<any, any, {}>, order: RawBuilder<unknown>[], c: CacheEntry, offset: number): Promise<{ after: string | undefined; skip: number }> {
     let ids = c.cache.samples(c.key);

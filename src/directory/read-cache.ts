@@ -46,8 +46,15 @@ export class VersionedMap<V> {
 /** Rows between position samples: a deep page walks at most this many ids past its sample. */
 export const SAMPLE_EVERY = 1000;
 
-/** Deep pages read without a known position under one version before the samples are built. */
-const MISSES_BEFORE_SAMPLING = 2;
+/**
+ * Deep pages read without a known position under one version before the samples are built:
+ * at first 2, doubled (up to 64) each time samples were dropped by a write before they served
+ * PAYOFF_USES pages, so data that changes between every few deep reads stops paying for them.
+ */
+const MIN_MISSES = 2;
+const MAX_MISSES = 64;
+/** Pages samples must serve to repay their window query (about 20-30 deep pages' worth). */
+const PAYOFF_USES = 30;
 
 /**
  * What list pages learn about a result, kept while the data is known not to have changed:
@@ -63,7 +70,8 @@ export class ReadCache {
   readonly #counts = new VersionedMap<number>();
   readonly #cursors = new VersionedMap<string>();
   readonly #samples = new VersionedMap<readonly string[]>();
-  #misses = { token: '', count: 0 };
+  /** Sampling under the current token: deep pages read without a position, samples built and their uses. */
+  #sampling = { token: '', misses: 0, built: false, uses: 0, threshold: MIN_MISSES };
 
   constructor(
     private readonly currentToken: () => Promise<string>,
@@ -77,6 +85,11 @@ export class ReadCache {
     this.#counts.adopt(token);
     this.#cursors.adopt(token);
     this.#samples.adopt(token);
+    if (token !== this.#sampling.token) {
+      const last = this.#sampling;
+      const threshold = !last.built ? last.threshold : last.uses >= PAYOFF_USES ? MIN_MISSES : Math.min(last.threshold * 2, MAX_MISSES);
+      this.#sampling = { token, misses: 0, built: false, uses: 0, threshold };
+    }
     return token;
   }
 
@@ -99,20 +112,23 @@ export class ReadCache {
 
   /** `ids[i]`: the id at position (i + 1) * SAMPLE_EVERY - 1 of result `key`, when sampled. */
   samples(key: string): readonly string[] | undefined {
-    return this.#samples.get(key);
+    const ids = this.#samples.get(key);
+    if (ids) this.#sampling.uses += 1;
+    return ids;
   }
 
   setSamples(token: string, key: string, ids: readonly string[]): void {
     this.#samples.set(token, key, ids);
+    if (token === this.#sampling.token) this.#sampling.built = true;
   }
 
   /**
-   * Counts a deep page read without a known position; true once sampling pays: more than one
-   * such page under one version (a single deep page walks less than sampling reads).
+   * Counts a deep page read without a known position under `token`; true once sampling is
+   * expected to pay (see MIN_MISSES): a single deep page walks less than sampling reads.
    */
   shouldSample(token: string): boolean {
-    if (this.#misses.token !== token) this.#misses = { token, count: 0 };
-    this.#misses.count += 1;
-    return this.#misses.count >= MISSES_BEFORE_SAMPLING;
+    if (token !== this.#sampling.token) return false;
+    this.#sampling.misses += 1;
+    return this.#sampling.misses >= this.#sampling.threshold;
   }
 }

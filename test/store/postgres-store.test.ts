@@ -112,7 +112,9 @@ describe('postgres', async () => {
 
         // Concurrent multi-row inserts and deletes on several connections, then through the store.
         await Promise.all(Array.from({ length: 8 }, (_, w) => insertUsers(database.db, 'a', 1000 + w * 50, 1050 + w * 50)));
-        await Promise.all(Array.from({ length: 4 }, (_, w) => sql`DELETE FROM users WHERE tenant_id = 'a' AND id IN (SELECT id FROM users WHERE tenant_id = 'a' ORDER BY id LIMIT 10 OFFSET ${w * 10})`.execute(database.db)));
+        // Four connections delete ten distinct users each.
+        await Promise.all(Array.from({ length: 4 }, (_, w) =>
+          sql`DELETE FROM users WHERE tenant_id = 'a' AND id IN (${sql.join(Array.from({ length: 10 }, (_, i) => `u-a-${w * 10 + i}`))})`.execute(database.db)));
         const context = { requestId: 'r', tenantId: 'b', tokenId: null, clientAddress: null, method: 'POST', path: '/Users' };
         const created = await store.write(context, (w) => w.insert('User', 'b', { id: randomUUID(), data: { userName: 'ada' } }));
         await store.write(context, (w) => w.insert('Group', 'b', { id: randomUUID(), data: { displayName: 'Ops' } }));
