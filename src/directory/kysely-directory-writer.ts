@@ -1,9 +1,10 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Compilable, type Kysely } from 'kysely';
 import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
 import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
+import { QueryTemplate } from './query-template.ts';
 import { chunks } from '../domain/chunks.ts';
 import { KyselyDirectoryReader, RESOURCE_TABLE, type ResourceRow } from './kysely-directory-reader.ts';
 
@@ -22,6 +23,9 @@ const text = (value: unknown): string | null => (typeof value === 'string' ? val
  * PostgreSQL the violation aborts the transaction, so a 409 must end the write, as it does when
  * it propagates out of `fn`.
  */
+/** Compiled inserts, updates and touches by dialect, kind and column list (a handful in all). */
+const TEMPLATES = new Map<string, QueryTemplate<unknown[]>>();
+
 export class KyselyDirectoryWriter extends KyselyDirectoryReader implements DirectoryWriter {
   constructor(
     tx: Kysely<any>,
@@ -62,6 +66,17 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     throw uniqueness(`a ${kind} with this id already exists`);
   }
 
+  /** A statement every write of its kind runs, built and compiled once per shape (`key`) and dialect. */
+  private template(key: string, arity: number, build: (db: Kysely<any>, ...values: unknown[]) => Compilable): QueryTemplate<unknown[]> {
+    const name = `${this.d.name}\u0000${key}`;
+    let template = TEMPLATES.get(name);
+    if (!template) {
+      template = new QueryTemplate(this.db, arity, build);
+      TEMPLATES.set(name, template);
+    }
+    return template;
+  }
+
   async insert(kind: ResourceKind, tenantId: string, resource: NewResource): Promise<StoredResource> {
     const at = now();
     const row = {
@@ -73,25 +88,29 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
       created: at,
       last_modified: at,
     };
-    await this.db
-      .insertInto(RESOURCE_TABLE[kind])
-      .values(row)
-      .execute()
+    const columns = Object.keys(row);
+    await this.template(`insert\u0000${kind}\u0000${columns.join(',')}`, columns.length, (db, ...values) =>
+      db.insertInto(RESOURCE_TABLE[kind]).values(Object.fromEntries(columns.map((column, i) => [column, values[i]]))))
+      .execute(this.db, ...Object.values(row))
       .catch((error: unknown) => this.conflict(kind, resource.data, error));
     return { kind, tenantId, id: resource.id, data: structuredClone(resource.data), version: 1, created: at, lastModified: at };
   }
 
   async update(kind: ResourceKind, tenantId: string, id: string, data: Record<string, unknown>, expectedVersion?: number): Promise<StoredResource> {
-    let query = this.db
-      .updateTable(RESOURCE_TABLE[kind])
-      .set({ ...this.columns(kind, data), data: JSON.stringify(data), version: sql`version + 1`, last_modified: now() })
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id);
-    if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
-    const row = await query
-      .returning(RETURNED)
-      .executeTakeFirst()
-      .catch((error: unknown) => this.conflict(kind, data, error));
+    const set = { ...this.columns(kind, data), data: JSON.stringify(data), last_modified: now() };
+    const columns = Object.keys(set);
+    const checked = expectedVersion !== undefined;
+    const template = this.template(`update\u0000${kind}\u0000${columns.join(',')}\u0000${checked}`, columns.length + (checked ? 3 : 2), (db, ...values) => {
+      let query = db
+        .updateTable(RESOURCE_TABLE[kind])
+        .set({ ...Object.fromEntries(columns.map((column, i) => [column, values[i]])), version: sql`version + 1` })
+        .where('tenant_id', '=', values[columns.length])
+        .where('id', '=', values[columns.length + 1]);
+      if (checked) query = query.where('version', '=', values[columns.length + 2]);
+      return query.returning(RETURNED);
+    });
+    const values = [...Object.values(set), tenantId, id, ...(checked ? [expectedVersion] : [])];
+    const [row] = (await template.execute<ResourceRow>(this.db, ...values).catch((error: unknown) => this.conflict(kind, data, error))).rows;
     if (row) return this.toResource(kind, row as ResourceRow);
     const current = await this.get(kind, tenantId, id);
     if (!current) throw notFound(`${kind} ${id} not found`);
@@ -184,13 +203,13 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
 
   async touch(kind: ResourceKind, tenantId: string, id: string): Promise<StoredResource> {
     // One atomic UPDATE: concurrent touches each add one, none is lost.
-    const row = await this.db
+    const template = this.template(`touch\u0000${kind}`, 3, (db, lastModified, tenant, resource) => db
       .updateTable(RESOURCE_TABLE[kind])
-      .set({ version: sql`version + 1`, last_modified: now() })
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .returning(RETURNED)
-      .executeTakeFirst();
+      .set({ version: sql`version + 1`, last_modified: lastModified })
+      .where('tenant_id', '=', tenant)
+      .where('id', '=', resource)
+      .returning(RETURNED));
+    const [row] = (await template.execute<ResourceRow>(this.db, now(), tenantId, id)).rows;
     if (!row) throw notFound(`${kind} ${id} not found`);
     return this.toResource(kind, row as ResourceRow);
   }
