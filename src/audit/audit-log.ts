@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, SqlDialect } from '../directory/database.ts';
-import { QueryTemplate } from '../directory/query-template.ts';
+import { QueryTemplate, QueryTemplates } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { secretFreeJson } from './redact.ts';
 
@@ -214,8 +214,8 @@ export class AuditLog {
   private readonly clock: () => Date;
   private readonly batchSize: number;
   private readonly retentionDays: number | undefined;
-  private readonly insertTemplates = new Map<number, QueryTemplate<unknown[]>>();
-  private readonly deleteTemplates = new Map<number, QueryTemplate<unknown[]>>();
+  /** Multi-row INSERTs of chained events and DELETEs of sealed pending ones, by row count (see INSERT_SIZES). */
+  private readonly sized = new QueryTemplates();
   /** Every append and seal runs these: compiled once (see QueryTemplate). */
   private readonly selectHead: QueryTemplate<[]>;
   private readonly updateHead: QueryTemplate<[number, string]>;
@@ -349,24 +349,14 @@ export class AuditLog {
 
   /** The INSERT of `size` events, compiled once per size (see INSERT_SIZES). */
   private insertEvents(size: number): QueryTemplate<unknown[]> {
-    let template = this.insertTemplates.get(size);
-    if (!template) {
-      template = new QueryTemplate(this.db, size * EVENT_COLUMNS.length, (db, ...values) =>
-        db.insertInto('audit_events').values(Array.from({ length: size }, (_, r) =>
-          Object.fromEntries(EVENT_COLUMNS.map((column, c) => [column, values[r * EVENT_COLUMNS.length + c]])))));
-      this.insertTemplates.set(size, template);
-    }
-    return template;
+    return this.sized.get(`insert\u0000${size}`, this.db, size * EVENT_COLUMNS.length, (db, ...values) =>
+      db.insertInto('audit_events').values(Array.from({ length: size }, (_, r) =>
+        Object.fromEntries(EVENT_COLUMNS.map((column, c) => [column, values[r * EVENT_COLUMNS.length + c]])))));
   }
 
   /** The DELETE of `size` pending events by id, compiled once per size. */
   private deletePending(size: number): QueryTemplate<unknown[]> {
-    let template = this.deleteTemplates.get(size);
-    if (!template) {
-      template = new QueryTemplate(this.db, size, (db, ...ids) => db.deleteFrom('audit_pending').where('id', 'in', ids));
-      this.deleteTemplates.set(size, template);
-    }
-    return template;
+    return this.sized.get(`delete\u0000${size}`, this.db, size, (db, ...ids) => db.deleteFrom('audit_pending').where('id', 'in', ids));
   }
 
   /** The current chain head; publishing it elsewhere (ticket, WORM bucket) anchors the whole chain. */

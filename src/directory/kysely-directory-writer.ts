@@ -4,7 +4,7 @@ import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts
 import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
-import { QueryTemplate } from './query-template.ts';
+import { QueryTemplates, type QueryTemplate } from './query-template.ts';
 import { chunks } from '../domain/chunks.ts';
 import { KyselyDirectoryReader, RESOURCE_TABLE, type ResourceRow } from './kysely-directory-reader.ts';
 
@@ -24,7 +24,7 @@ const text = (value: unknown): string | null => (typeof value === 'string' ? val
  * it propagates out of `fn`.
  */
 /** Compiled inserts, updates and touches by dialect, kind and column list (a handful in all). */
-const TEMPLATES = new Map<string, QueryTemplate<unknown[]>>();
+const TEMPLATES = new QueryTemplates();
 
 export class KyselyDirectoryWriter extends KyselyDirectoryReader implements DirectoryWriter {
   constructor(
@@ -68,13 +68,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
 
   /** A statement every write of its kind runs, built and compiled once per shape (`key`) and dialect. */
   private template(key: string, arity: number, build: (db: Kysely<any>, ...values: unknown[]) => Compilable): QueryTemplate<unknown[]> {
-    const name = `${this.d.name}\u0000${key}`;
-    let template = TEMPLATES.get(name);
-    if (!template) {
-      template = new QueryTemplate(this.db, arity, build);
-      TEMPLATES.set(name, template);
-    }
-    return template;
+    return TEMPLATES.get(`${this.d.name}\u0000${key}`, this.db, arity, build);
   }
 
   async insert(kind: ResourceKind, tenantId: string, resource: NewResource): Promise<StoredResource> {

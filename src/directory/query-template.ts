@@ -39,3 +39,21 @@ export class QueryTemplate<V extends readonly unknown[]> {
     return this.#compiled;
   }
 }
+
+/**
+ * Templates of a family of statements that differ in shape (a column list, a row count), by a
+ * key naming the shape: each is built and compiled on its first use.
+ */
+export class QueryTemplates {
+  readonly #templates = new Map<string, QueryTemplate<unknown[]>>();
+
+  /** The template of shape `key`, made from `db`, `arity` and `build` the first time the key is asked for. */
+  get(key: string, db: Kysely<any>, arity: number, build: (db: Kysely<any>, ...values: unknown[]) => Compilable): QueryTemplate<unknown[]> {
+    let template = this.#templates.get(key);
+    if (!template) {
+      template = new QueryTemplate(db, arity, build);
+      this.#templates.set(key, template);
+    }
+    return template;
+  }
+}
