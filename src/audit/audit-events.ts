@@ -1,6 +1,7 @@
 import type { RequestContext } from '../domain/directory-change.ts';
 import type { StepResult } from '../provisioning/target.ts';
-import type { AuditEventInput, AuditEventType } from './audit-log.ts';
+import type { AuditEventType } from './audit-event-types.ts';
+import type { AuditEventInput } from './audit-log.ts';
 import { digestBody, redactStatement } from './redact.ts';
 
 /**

@@ -3,21 +3,10 @@ import type { Database, SqlDialect } from '../directory/database.ts';
 import { QueryTemplate, QueryTemplates } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { secretFreeJson } from './redact.ts';
+import { AUDIT_EVENT_TYPES, type AuditEventType } from './audit-event-types.ts';
+import { AuditBlocks, subjectKey, typeMask, type BlockQuery, type SeqRange } from './audit-blocks.ts';
+import { BlockFilter } from './block-filter.ts';
 
-export const AUDIT_EVENT_TYPES = [
-  'scim.request',
-  'directory.change',
-  'provision.step',
-  'reconcile.finding',
-  'admin.token.created',
-  'admin.token.revoked',
-  'admin.policy.reloaded',
-  'admin.job.retried',
-  // Written by prune(): attests the new checkpoint inside the chain itself.
-  'audit.pruned',
-] as const;
-
-export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEventInput {
   type: AuditEventType;
@@ -216,6 +205,7 @@ export class AuditLog {
   private readonly retentionDays: number | undefined;
   /** Multi-row INSERTs of chained events and DELETEs of sealed pending ones, by row count (see INSERT_SIZES). */
   private readonly sized = new QueryTemplates();
+  private readonly blocks = new AuditBlocks();
   /** Every append and seal runs these: compiled once (see QueryTemplate). */
   private readonly selectHead: QueryTemplate<[]>;
   private readonly updateHead: QueryTemplate<[number, string]>;
@@ -277,7 +267,7 @@ export class AuditLog {
     const sealed = await this.sealPending(executor, head);
     const at = this.clock().toISOString();
     const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
-    await this.insertChained(executor, rows);
+    await this.insertChained(executor, sealed.seq, rows);
     return rows;
   }
 
@@ -319,7 +309,7 @@ export class AuditLog {
         payload: row.payload as string,
         subject: subjectOf(row as Row),
       })));
-      await this.insertChained(tx, rows);
+      await this.insertChained(tx, current.seq, rows);
       for (let i = 0; i < pending.length; ) {
         const size = INSERT_SIZES.find((n) => n <= pending.length - i)!;
         await this.deletePending(size).execute(tx, ...pending.slice(i, i + size).map((row) => row.id));
@@ -331,8 +321,11 @@ export class AuditLog {
     }
   }
 
-  /** Inserts chained rows and moves the head to the last of them (under the head lock). */
-  private async insertChained(tx: Kysely<any>, rows: ChainedRow[]): Promise<void> {
+  /**
+   * Inserts chained rows after the head at `prevSeq`, moves the head to the last of them and
+   * summarizes the blocks they complete (under the head lock).
+   */
+  private async insertChained(tx: Kysely<any>, prevSeq: number, rows: ChainedRow[]): Promise<void> {
     if (rows.length === 0) return;
     for (let i = 0; i < rows.length; ) {
       const size = INSERT_SIZES.find((n) => n <= rows.length - i)!;
@@ -345,6 +338,7 @@ export class AuditLog {
     }
     const last = rows[rows.length - 1]!;
     await this.updateHead.execute(tx, last.seq, last.hash);
+    await this.blocks.completed(tx, prevSeq, last.seq);
   }
 
   /** The INSERT of `size` events, compiled once per size (see INSERT_SIZES). */
@@ -409,12 +403,13 @@ export class AuditLog {
     if (!check.ok) throw new Error(`audit chain is broken at seq ${check.firstBad.seq} (${check.firstBad.reason}); refusing to prune`);
     return this.db.transaction().execute(async (tx) => {
       const head = await this.lockHead(tx);
-      const firstKept = await tx.selectFrom('audit_events').select('seq').where('at', '>=', prunedBefore).orderBy('seq').limit(1).executeTakeFirst();
+      const [firstKept] = await this.select({ from: prunedBefore }, 1, tx);
       const lastPruned = firstKept ? Number(firstKept.seq) - 1 : head.seq;
       const floor = (await this.latestCheckpoint(tx))?.seq ?? 0;
       if (lastPruned <= floor) return { removed: 0, checkpoint: null };
       const last = await tx.selectFrom('audit_events').select('hash').where('seq', '=', lastPruned).executeTakeFirstOrThrow();
       const deleted = await tx.deleteFrom('audit_events').where('seq', '<=', lastPruned).executeTakeFirst();
+      await this.blocks.pruned(tx, lastPruned);
       const checkpoint: AuditCheckpoint = {
         seq: lastPruned,
         hash: last.hash as string,
@@ -526,23 +521,49 @@ export class AuditLog {
     return { seq: Number(row.last_seq), hash: row.last_hash };
   }
 
-  private select(filter: AuditQuery, limit: number): Promise<Row[]> {
+  /**
+   * Events matching `filter` in seq order. Without a filter the table is read by seq; with one,
+   * the block summaries name the seq ranges that may hold matches (see AuditBlocks), and each
+   * range is read with the full filter until `limit` rows are found.
+   */
+  private async select(filter: AuditQuery, limit: number, executor: Kysely<any> = this.db): Promise<Row[]> {
     const order = filter.order ?? 'asc';
-    let query = this.db.selectFrom('audit_events').selectAll();
-    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
-    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
-    if (filter.groupId !== undefined) query = query.where('group_id', '=', filter.groupId);
-    if (filter.target !== undefined) query = query.where('target', '=', filter.target);
-    if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
-    if (filter.type !== undefined) {
-      const types = Array.isArray(filter.type) ? filter.type : [filter.type];
-      if (types.length === 0) return Promise.resolve([]);
-      query = query.where('type', 'in', types);
+    const types = filter.type === undefined ? undefined : Array.isArray(filter.type) ? filter.type : [filter.type];
+    if (types?.length === 0) return [];
+    const from = filter.from === undefined ? undefined : isoTime(filter.from, 'from');
+    const to = filter.to === undefined ? undefined : isoTime(filter.to, 'to');
+    const subjects = [
+      ['tenant_id', filter.tenantId],
+      ['request_id', filter.requestId],
+      ['user_id', filter.userId],
+      ['group_id', filter.groupId],
+      ['target', filter.target],
+    ] as const;
+    const read = (range: SeqRange, rows: number) => {
+      let query = executor.selectFrom('audit_events').selectAll().where('seq', '>=', range.lo);
+      if (range.hi !== Infinity) query = query.where('seq', '<=', range.hi);
+      for (const [column, value] of subjects) if (value !== undefined) query = query.where(column, '=', value);
+      if (types !== undefined) query = query.where('type', 'in', types);
+      if (from !== undefined) query = query.where('at', '>=', from);
+      if (to !== undefined) query = query.where('at', '<', to);
+      return query.orderBy('seq', order).limit(rows).execute() as Promise<Row[]>;
+    };
+    const bounds: SeqRange = filter.after === undefined
+      ? { lo: 1, hi: Infinity }
+      : order === 'asc' ? { lo: filter.after + 1, hi: Infinity } : { lo: 1, hi: filter.after - 1 };
+    const blockQuery: BlockQuery = {
+      probes: subjects.flatMap(([column, value]) => (value === undefined ? [] : [BlockFilter.probe(subjectKey(column, value))])),
+      types: types === undefined ? null : typeMask(types),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+    };
+    if (blockQuery.probes.length === 0 && blockQuery.types === null && from === undefined && to === undefined) return read(bounds, limit);
+    const found: Row[] = [];
+    for await (const range of this.blocks.ranges(executor, blockQuery, bounds, order)) {
+      found.push(...(await read(range, limit - found.length)));
+      if (found.length === limit) break;
     }
-    if (filter.from !== undefined) query = query.where('at', '>=', isoTime(filter.from, 'from'));
-    if (filter.to !== undefined) query = query.where('at', '<', isoTime(filter.to, 'to'));
-    if (filter.after !== undefined) query = query.where('seq', order === 'asc' ? '>' : '<', filter.after);
-    return query.orderBy('seq', order).limit(limit).execute() as Promise<Row[]>;
+    return found;
   }
 
   private async exportBatches(

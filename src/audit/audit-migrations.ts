@@ -1,5 +1,6 @@
 import { sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
 import type { MigrationSet, SqlDialect } from '../directory/database.ts';
+import { AuditBlocks } from './audit-blocks.ts';
 import { GENESIS_HASH } from './event-hash.ts';
 
 /**
@@ -142,6 +143,45 @@ function dropRequestAndTenantIndexes(): Migration {
   };
 }
 
+/** The per-event indexes block summaries replace (see audit-blocks.ts), with their definitions for down(). */
+const EVENT_INDEXES = [
+  { name: 'audit_events_user_id_seq', columns: ['user_id', 'seq'], partial: 'user_id' },
+  { name: 'audit_events_group_id_seq', columns: ['group_id', 'seq'], partial: 'group_id' },
+  { name: 'audit_events_target_seq', columns: ['target', 'seq'], partial: 'target' },
+  { name: 'audit_events_type_seq', columns: ['type', 'seq'], partial: null },
+  { name: 'audit_events_at', columns: ['at'], partial: null },
+] as const;
+
+/**
+ * Block summaries instead of per-event indexes: one row per 1,024 events with the time span,
+ * the event types and a Bloom filter of the subjects. Completed blocks of an existing trail
+ * are summarized here.
+ */
+function blockSummaries(dialect: SqlDialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('audit_blocks')
+        .addColumn('block', 'integer', (c) => c.primaryKey())
+        .addColumn('min_at', 'text', (c) => c.notNull())
+        .addColumn('max_at', 'text', (c) => c.notNull())
+        .addColumn('types', 'integer', (c) => c.notNull())
+        .addColumn('filter', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+        .execute();
+      for (const index of EVENT_INDEXES) await db.schema.dropIndex(index.name).execute();
+      const head = await db.selectFrom('audit_head').select('last_seq').where('id', '=', 1).executeTakeFirstOrThrow();
+      await new AuditBlocks().completed(db, 0, Number(head.last_seq));
+    },
+    async down(db: Kysely<any>) {
+      for (const index of EVENT_INDEXES) {
+        const create = db.schema.createIndex(index.name).on('audit_events').columns([...index.columns]);
+        await (index.partial ? create.where(sql.ref(index.partial), 'is not', null) : create).execute();
+      }
+      await db.schema.dropTable('audit_blocks').execute();
+    },
+  };
+}
+
 export const auditMigrations: MigrationSet = (dialect) => ({
   '0200-audit-events': events(dialect),
   '0201-audit-head': head(dialect),
@@ -149,4 +189,5 @@ export const auditMigrations: MigrationSet = (dialect) => ({
   '0203-audit-pending': pending(dialect),
   '0204-audit-partial-subject-indexes': partialSubjectIndexes(),
   '0205-audit-no-request-tenant-indexes': dropRequestAndTenantIndexes(),
+  '0206-audit-block-summaries': blockSummaries(dialect),
 });

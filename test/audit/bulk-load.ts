@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { SqlDialect } from '../../src/directory/database.ts';
 import type { AuditEventInput } from '../../src/audit/audit-log.ts';
+import { AuditBlocks } from '../../src/audit/audit-blocks.ts';
 import { canonicalJson } from '../../src/audit/canonical-json.ts';
 import { eventHash } from '../../src/audit/event-hash.ts';
 
@@ -8,8 +9,8 @@ import { eventHash } from '../../src/audit/event-hash.ts';
 const ROWS_PER_INSERT = 500;
 
 /**
- * Appends `count` events the fast way for volume tests and the bench: same hash function and
- * same head update as AuditLog.append, but hundreds of rows per INSERT in one transaction.
+ * Appends `count` events the fast way for volume tests and the bench: same hash function,
+ * head update and block summaries as AuditLog.append, but hundreds of rows per INSERT in one transaction.
  * Event i is `make(i)` at `start + i * stepMs`.
  */
 export async function bulkLoad(
@@ -24,7 +25,8 @@ export async function bulkLoad(
   await db.transaction().execute(async (tx) => {
     const headQuery = tx.selectFrom('audit_head').select(['last_seq', 'last_hash']).where('id', '=', 1);
     const head = await (dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirstOrThrow();
-    let seq = Number(head.last_seq);
+    const headSeq = Number(head.last_seq);
+    let seq = headSeq;
     let prevHash = head.last_hash as string;
     for (let done = 0; done < count; ) {
       const rows = [];
@@ -64,5 +66,6 @@ export async function bulkLoad(
       await tx.insertInto('audit_events').values(rows).execute();
     }
     await tx.updateTable('audit_head').set({ last_seq: seq, last_hash: prevHash }).where('id', '=', 1).execute();
+    await new AuditBlocks().completed(tx, headSeq, seq);
   });
 }

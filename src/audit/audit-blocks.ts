@@ -1,0 +1,201 @@
+import type { Kysely } from 'kysely';
+import { AUDIT_EVENT_TYPES } from './audit-event-types.ts';
+import { BlockFilter, type Probe } from './block-filter.ts';
+
+/**
+ * Events per block: block b holds seqs b*1024+1 .. (b+1)*1024. Fixed, since stored summaries
+ * depend on it.
+ */
+export const BLOCK_EVENTS = 1024;
+
+/** Blocks whose summaries are read per statement while planning a query. */
+const WINDOW = 256;
+/** Summaries kept in memory per log (about 1-3 KB each): repeated queries skip the reads. */
+const CACHE_LIMIT = 4096;
+/** Bit of a type this code does not know (written by a newer version): matches every type query. */
+const UNKNOWN_TYPES = 0x7fffffff;
+
+export type SubjectColumn = 'tenant_id' | 'request_id' | 'user_id' | 'group_id' | 'target';
+export const SUBJECT_COLUMNS: readonly SubjectColumn[] = ['tenant_id', 'request_id', 'user_id', 'group_id', 'target'];
+
+/** The filter key of a subject value: columns share one filter, so each gets its own prefix. */
+export function subjectKey(column: SubjectColumn, value: string): string {
+  return `${column}\u0000${value}`;
+}
+
+export function typeMask(types: readonly string[]): number {
+  let mask = 0;
+  for (const type of types) {
+    const bit = (AUDIT_EVENT_TYPES as readonly string[]).indexOf(type);
+    mask |= bit < 0 ? UNKNOWN_TYPES : 1 << bit;
+  }
+  return mask;
+}
+
+/** What a query asks of a block: every given part must be possible for the block to be read. */
+export interface BlockQuery {
+  probes: Probe[];
+  types: number | null;
+  from?: string;
+  to?: string;
+}
+
+/** An inclusive seq range; hi is Infinity for "to the end of the log". */
+export interface SeqRange {
+  lo: number;
+  hi: number;
+}
+
+interface Summary {
+  minAt: string;
+  maxAt: string;
+  types: number;
+  filter: BlockFilter | null;
+}
+
+const blockOf = (seq: number) => Math.floor((seq - 1) / BLOCK_EVENTS);
+const firstSeq = (block: number) => block * BLOCK_EVENTS + 1;
+const lastSeq = (block: number) => (block + 1) * BLOCK_EVENTS;
+
+function matches(summary: Summary, query: BlockQuery): boolean {
+  if (query.types !== null && (summary.types & query.types) === 0) return false;
+  if (query.from !== undefined && summary.maxAt < query.from) return false;
+  if (query.to !== undefined && summary.minAt >= query.to) return false;
+  return query.probes.every((probe) => summary.filter!.mightHold(probe));
+}
+
+/**
+ * Per-block summaries of the audit trail instead of per-event indexes. Each event written to
+ * an index on a random user id cost a SQLite write about a third of its price (a random page
+ * per event, written twice through the WAL); a summary costs one row per 1,024 events,
+ * written by the append that completes the block. A query by user, group, target, tenant,
+ * request, type or time reads the summaries (cached here), skips the blocks that cannot hold a
+ * match and reads the others by seq range; the open block (and any block without a summary,
+ * such as bulk-loaded ones) is always read, so no event is ever missed.
+ */
+export class AuditBlocks {
+  private readonly cache = new Map<number, Summary>();
+
+  /**
+   * Summarizes the blocks completed when the head moved from `prevSeq` to `headSeq`; runs in
+   * the appending transaction, under the head lock.
+   */
+  async completed(tx: Kysely<any>, prevSeq: number, headSeq: number): Promise<void> {
+    for (let block = Math.floor(prevSeq / BLOCK_EVENTS); block < Math.floor(headSeq / BLOCK_EVENTS); block++) await this.summarize(tx, block);
+  }
+
+  /** Writes block `block`'s summary from its stored events (none left after a prune: no row). */
+  async summarize(tx: Kysely<any>, block: number): Promise<void> {
+    const rows = await tx
+      .selectFrom('audit_events')
+      .select(['type', 'at', ...SUBJECT_COLUMNS])
+      .where('seq', '>=', firstSeq(block))
+      .where('seq', '<=', lastSeq(block))
+      .execute();
+    if (rows.length === 0) return;
+    let minAt = rows[0]!.at as string;
+    let maxAt = minAt;
+    const keys: string[] = [];
+    const types = new Set<string>();
+    for (const row of rows) {
+      if (row.at < minAt) minAt = row.at;
+      if (row.at > maxAt) maxAt = row.at;
+      types.add(row.type);
+      for (const column of SUBJECT_COLUMNS) if (row[column] !== null) keys.push(subjectKey(column, row[column]));
+    }
+    const filter = BlockFilter.of(keys);
+    await tx
+      .insertInto('audit_blocks')
+      .values({ block, min_at: minAt, max_at: maxAt, types: typeMask([...types]), filter: Buffer.from(filter.bytes) })
+      .execute();
+  }
+
+  /** Removes the summaries of blocks wholly pruned (every seq up to `seq` is gone). */
+  async pruned(tx: Kysely<any>, seq: number): Promise<void> {
+    const below = Math.floor(seq / BLOCK_EVENTS);
+    await tx.deleteFrom('audit_blocks').where('block', '<', below).execute();
+    for (const block of this.cache.keys()) if (block < below) this.cache.delete(block);
+  }
+
+  /**
+   * The seq ranges, within `bounds` and in `order`, of the blocks that may hold events matching
+   * `query`: adjacent readable blocks merge into one range.
+   */
+  async *ranges(executor: Kysely<any>, query: BlockQuery, bounds: SeqRange, order: 'asc' | 'desc'): AsyncGenerator<SeqRange> {
+    if (bounds.lo > bounds.hi) return;
+    const span = await executor.selectFrom('audit_blocks').select((eb) => [eb.fn.min('block').as('first'), eb.fn.max('block').as('last')]).executeTakeFirst();
+    const first = span?.first === null || span?.first === undefined ? null : Number(span.first);
+    const last = span?.last === null || span?.last === undefined ? null : Number(span.last);
+    const lowBlock = blockOf(bounds.lo);
+    const highBlock = bounds.hi === Infinity ? Infinity : blockOf(bounds.hi);
+    const clip = (range: SeqRange): SeqRange => ({ lo: Math.max(range.lo, bounds.lo), hi: Math.min(range.hi, bounds.hi) });
+    if (first === null || last === null || highBlock < first || lowBlock > last) {
+      yield bounds;
+      return;
+    }
+    // Before the first summary and after the last one nothing is known: those parts are read whole.
+    const before: SeqRange | null = lowBlock < first ? { lo: bounds.lo, hi: lastSeq(first - 1) } : null;
+    const after: SeqRange | null = highBlock > last ? { lo: firstSeq(last + 1), hi: bounds.hi } : null;
+    const from = Math.max(lowBlock, first);
+    const to = Math.min(highBlock, last);
+
+    let run: SeqRange | null = null;
+    const take = function* (range: SeqRange | null): Generator<SeqRange> {
+      if (range === null) {
+        if (run) yield run;
+        run = null;
+      } else if (!run) run = range;
+      else if (order === 'asc') run = { lo: run.lo, hi: range.hi };
+      else run = { lo: range.lo, hi: run.hi };
+    };
+
+    yield* take(order === 'asc' ? before : after);
+    for (let w = 0; w <= to - from; w += WINDOW) {
+      const a = order === 'asc' ? from + w : Math.max(from, to - w - WINDOW + 1);
+      const b = order === 'asc' ? Math.min(to, a + WINDOW - 1) : to - w;
+      const summaries = await this.read(executor, a, b, query.probes.length > 0);
+      for (let i = 0; i <= b - a; i++) {
+        const block = order === 'asc' ? a + i : b - i;
+        const summary = summaries.get(block);
+        yield* take(summary && !matches(summary, query) ? null : clip({ lo: firstSeq(block), hi: lastSeq(block) }));
+      }
+    }
+    yield* take(order === 'asc' ? after : before);
+    yield* take(null);
+  }
+
+  /** Summaries of blocks a..b, from the cache when it holds them all. */
+  private async read(executor: Kysely<any>, a: number, b: number, withFilters: boolean): Promise<Map<number, Summary>> {
+    const found = new Map<number, Summary>();
+    for (let block = a; block <= b; block++) {
+      const cached = this.cache.get(block);
+      if (!cached) break;
+      found.set(block, cached);
+    }
+    if (found.size === b - a + 1) return found;
+    found.clear();
+    const rows = await executor
+      .selectFrom('audit_blocks')
+      .select(['block', 'min_at', 'max_at', 'types'])
+      .$if(withFilters, (q) => q.select('filter'))
+      .where('block', '>=', a)
+      .where('block', '<=', b)
+      .execute();
+    for (const row of rows) {
+      const summary: Summary = {
+        minAt: row.min_at,
+        maxAt: row.max_at,
+        types: Number(row.types),
+        filter: withFilters ? BlockFilter.from(row.filter as Uint8Array) : null,
+      };
+      found.set(Number(row.block), summary);
+      if (withFilters) this.remember(Number(row.block), summary);
+    }
+    return found;
+  }
+
+  private remember(block: number, summary: Summary): void {
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(block, summary);
+  }
+}
