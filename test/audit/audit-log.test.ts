@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sql, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { AuditBlocks, subjectKey, type SeqRange } from '../../src/audit/audit-blocks.ts';
+import { auditMigrations } from '../../src/audit/audit-migrations.ts';
 import { AuditLog, type AuditEvent, type AuditEventInput, type AuditQuery } from '../../src/audit/audit-log.ts';
 import { BlockFilter } from '../../src/audit/block-filter.ts';
 import { canonicalJson } from '../../src/audit/canonical-json.ts';
@@ -628,4 +629,33 @@ test('queries read only the blocks whose summaries may hold a match, and miss no
     assert.deepEqual(await blocks(), [2, 3, 4]);
     await check('pruned');
     assert.ok((await log.verify()).ok);
+  }));
+
+test('the block-summary migration summarizes an existing trail, and its down step restores the indexes', (t) =>
+  eachAuditStore(t, async ({ database }) => {
+    await bulkLoad(database.db, database.dialect, 2_500, sample);
+    const migrations = auditMigrations(database.dialect);
+    const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+    const indexes = async () => (database.dialect === 'sqlite'
+      ? await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND name LIKE 'audit_events_%'`.execute(database.db)
+      : await sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'audit_events' AND indexname LIKE 'audit_events_%' AND indexname <> 'audit_events_pkey'`.execute(database.db)
+    ).rows.map((r) => r.name).sort();
+    assert.deepEqual(await indexes(), []);
+
+    const down = await migrator.migrateDown();
+    assert.equal(down.error, undefined);
+    assert.deepEqual(down.results?.map((r) => r.migrationName), ['0206-audit-block-summaries']);
+    assert.deepEqual(await indexes(), ['audit_events_at', 'audit_events_group_id_seq', 'audit_events_target_seq', 'audit_events_type_seq', 'audit_events_user_id_seq']);
+
+    const up = await migrator.migrateToLatest();
+    assert.equal(up.error, undefined);
+    assert.deepEqual(await indexes(), []);
+    const blocks = await database.db.selectFrom('audit_blocks').select(['block', 'min_at', 'max_at']).orderBy('block').execute();
+    // 2,500 events one millisecond apart from 2026-01-01: blocks 0 and 1 complete, block 2 open.
+    assert.deepEqual(blocks.map((b) => [Number(b.block), b.min_at, b.max_at]), [
+      [0, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.023Z'],
+      [1, '2026-01-01T00:00:01.024Z', '2026-01-01T00:00:02.047Z'],
+    ]);
+    const log = new AuditLog(database);
+    assert.equal((await log.query({ userId: 'user-3', limit: 10_000 })).length, 250);
   }));
