@@ -15,8 +15,12 @@ const CACHE_LIMIT = 4096;
 /** Bit of a type this code does not know (written by a newer version): matches every type query. */
 const UNKNOWN_TYPES = 0x7fffffff;
 
-export type SubjectColumn = 'tenant_id' | 'request_id' | 'user_id' | 'group_id' | 'target';
-export const SUBJECT_COLUMNS: readonly SubjectColumn[] = ['tenant_id', 'request_id', 'user_id', 'group_id', 'target'];
+/**
+ * The columns a block's filter covers. Not request_id: unique per request, it would double a
+ * filter's keys (and the work of building it) for a query no API offers by default.
+ */
+export type SubjectColumn = 'tenant_id' | 'user_id' | 'group_id' | 'target';
+export const SUBJECT_COLUMNS: readonly SubjectColumn[] = ['tenant_id', 'user_id', 'group_id', 'target'];
 
 /** The filter key of a subject value: columns share one filter, so each gets its own prefix. */
 export function subjectKey(column: SubjectColumn, value: string): string {

@@ -275,13 +275,14 @@ export class AuditLog {
    * Writes an event inside `executor`'s transaction without taking the chain head, so it
    * commits or rolls back with the change it records and concurrent writers do not wait on
    * each other. It joins the chain at the next seal() or append after its commit; until then
-   * it is stored in `audit_pending`, outside the chain.
+   * it is stored in `audit_pending`, outside the chain. On PostgreSQL the insert travels with
+   * the transaction's COMMIT (atCommit): no round trip of its own.
    */
   async record(executor: Kysely<any>, input: AuditEventInput): Promise<void> {
     checkType(input);
     const { subject, payload } = prepare(input);
     const { type, tenantId, requestId, actor, userId, groupId, target } = subject;
-    await this.insertPending.execute(executor, this.clock().toISOString(), type, tenantId, requestId, actor, userId, groupId, target, payload);
+    await this.insertPending.executeAtCommit(executor, this.clock().toISOString(), type, tenantId, requestId, actor, userId, groupId, target, payload);
   }
 
   /** Chains every committed pending event (see record()); returns how many. Cheap when none is pending. */
@@ -534,7 +535,6 @@ export class AuditLog {
     const to = filter.to === undefined ? undefined : isoTime(filter.to, 'to');
     const subjects = [
       ['tenant_id', filter.tenantId],
-      ['request_id', filter.requestId],
       ['user_id', filter.userId],
       ['group_id', filter.groupId],
       ['target', filter.target],
@@ -543,6 +543,7 @@ export class AuditLog {
       let query = executor.selectFrom('audit_events').selectAll().where('seq', '>=', range.lo);
       if (range.hi !== Infinity) query = query.where('seq', '<=', range.hi);
       for (const [column, value] of subjects) if (value !== undefined) query = query.where(column, '=', value);
+      if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
       if (types !== undefined) query = query.where('type', 'in', types);
       if (from !== undefined) query = query.where('at', '>=', from);
       if (to !== undefined) query = query.where('at', '<', to);

@@ -13,9 +13,9 @@ import { digestBody } from './redact.ts';
  * On SQLite the events are chained as the transaction's last statements: writes there are
  * serialised anyway, and one append covers every write that shares a commit (GroupCommit). On
  * PostgreSQL, chaining inside the write would queue concurrent writers on the chain head for
- * their whole transactions, so each event is recorded as pending (AuditLog.record) as its change
- * is made, before a group member PATCH locks the group's row at its end, and chained by the
- * next seal; `onPending` tells the sealer, once such a write commits, that there is something to seal.
+ * their whole transactions, so each event is recorded as pending (AuditLog.record, sent with
+ * the write's COMMIT) and chained by the next seal; `onPending` tells the sealer, once such a
+ * write commits, that there is something to seal.
  */
 export class AuditSink implements ChangeSink {
   #recordsPending = false;

@@ -1,4 +1,5 @@
 import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import { atCommit } from './at-commit.ts';
 
 /** Stands for the i-th value while a template is compiled. */
 export class Slot {
@@ -24,8 +25,17 @@ export class QueryTemplate<V extends readonly unknown[]> {
 
   /** Runs on `executor`: the template's database itself or a transaction of it. */
   async execute<R = Record<string, unknown>>(executor: Kysely<any>, ...values: V): Promise<QueryResult<R>> {
+    return executor.executeQuery<R>(this.#bind(values));
+  }
+
+  /** Runs on `executor`'s transaction, at the latest with its commit (see atCommit); returns nothing. */
+  async executeAtCommit(executor: Kysely<any>, ...values: V): Promise<void> {
+    await executor.executeQuery(atCommit(this.#bind(values)));
+  }
+
+  #bind(values: V): CompiledQuery {
     const { sql, parameters } = this.#compile();
-    return executor.executeQuery<R>(CompiledQuery.raw(sql, parameters.map((p) => (p instanceof Slot ? values[p.index] : p))));
+    return CompiledQuery.raw(sql, parameters.map((p) => (p instanceof Slot ? values[p.index] : p)));
   }
 
   #compile(): { sql: string; parameters: readonly unknown[] } {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { unmarkAtCommit } from '../at-commit.ts';
 
 /** Statement texts that get a server-side name at most; the rest run unnamed. */
 const MAX_NAMED = 256;
@@ -45,16 +46,48 @@ export class StatementNames {
   }
 }
 
+/** A bound value as an SQL literal, for a statement sent with COMMIT in one simple query. */
+function literal(client: pg.PoolClient, value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  switch (typeof value) {
+    case 'string':
+      return client.escapeLiteral(value);
+    case 'boolean':
+      return value ? 'TRUE' : 'FALSE';
+    case 'bigint':
+      return value.toString();
+    case 'number':
+      if (Number.isFinite(value)) return String(value);
+      break;
+    default:
+      if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString('hex')}'::bytea`;
+  }
+  throw new TypeError(`a statement held for commit cannot carry a ${typeof value} value`);
+}
+
+/** A statement with its $n placeholders replaced by literals (Kysely binds every value, so the text holds no other $n). */
+function inline(client: pg.PoolClient, text: string, values: ReadonlyArray<unknown>): string {
+  return text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
+}
+
+const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 } as unknown as pg.QueryResult;
+
 /**
  * Kysely's PostgresPool over a `pg` pool whose clients run frequent statements as named
  * prepared statements (see StatementNames). Values are always bound; only the statement text,
  * which never contains request data, decides the name.
+ *
+ * Inside a transaction, a statement marked atCommit() is held and sent with the COMMIT as one
+ * simple query (values as escaped literals): a SCIM write's audit record then costs no round
+ * trip of its own. If it fails, PostgreSQL skips the COMMIT and the caller's rollback follows.
  */
 export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
-      const query = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
+      let inTransaction = false;
+      let held: string[] = [];
+      const run = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
         const name = names.nameOf(text);
         if (name === undefined) return client.query(text, [...values]);
         try {
@@ -67,9 +100,34 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           throw error;
         }
       };
+      const query = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
+        const marked = unmarkAtCommit(text);
+        if (marked !== undefined) {
+          if (!inTransaction) return run(marked, values);
+          held.push(inline(client, marked, values));
+          return NO_ROWS;
+        }
+        if (text === 'begin' || text.startsWith('start transaction')) inTransaction = true;
+        else if (text === 'commit' || text === 'rollback') {
+          const batch = held;
+          held = [];
+          inTransaction = false;
+          if (text === 'commit' && batch.length > 0) {
+            const results = (await client.query(`${batch.join(';\n')};\ncommit`)) as unknown as pg.QueryResult[];
+            return results[results.length - 1]!;
+          }
+        } else if (held.length > 0 && /^(savepoint|rollback to|release)\b/i.test(text)) {
+          throw new Error('statements held for commit cannot be combined with savepoints');
+        }
+        return run(text, values);
+      };
       return {
         query: query as unknown as PostgresPoolClient['query'],
-        release: () => client.release(),
+        release: () => {
+          held = [];
+          inTransaction = false;
+          client.release();
+        },
       };
     },
     end: () => pool.end(),

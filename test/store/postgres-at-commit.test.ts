@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
+import pg from 'pg';
+import { atCommit } from '../../src/directory/at-commit.ts';
+import { openPostgres } from '../../src/directory/postgres/postgres-dialect.ts';
+import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
+
+/** Statements held for commit (atCommit) on the PostgreSQL store: one round trip, same transaction semantics. */
+describe('postgres statements held for commit', async () => {
+  it('PostgreSQL is reachable', async (t) => {
+    await needPostgres(t);
+  });
+  if ((await postgresDown()) !== null) return;
+
+  let scratch: Awaited<ReturnType<typeof scratchPostgresDatabase>>;
+  let store: { db: Kysely<any>; close(): Promise<void> };
+  let other: pg.Client;
+  before(async () => {
+    scratch = await scratchPostgresDatabase('rolecall_atcommit');
+    store = await openPostgres(scratch.url);
+    await sql`CREATE TABLE held (id integer PRIMARY KEY, note text NOT NULL, flag boolean, bytes bytea, n double precision)`.execute(store.db);
+    other = new pg.Client({ connectionString: scratch.url });
+    await other.connect();
+  });
+  after(async () => {
+    await other.end();
+    await store.close();
+    await scratch.drop();
+  });
+
+  const insert = (id: number, note: unknown, extra: { flag?: boolean | null; bytes?: Uint8Array | null; n?: number | null } = {}) =>
+    atCommit(CompiledQuery.raw('insert into "held" ("id", "note", "flag", "bytes", "n") values ($1, $2, $3, $4, $5)', [id, note, extra.flag ?? null, extra.bytes ?? null, extra.n ?? null]));
+  const stored = async (id: number) => (await other.query('SELECT note, flag, bytes, n FROM held WHERE id = $1', [id])).rows[0];
+
+  /** The statements the store sends to the server (each a round trip) while `fn` runs. */
+  async function roundTrips(fn: () => Promise<void>): Promise<string[]> {
+    const sent: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = args[0];
+      // The checking connection's own reads are not the store's.
+      if (this !== other) sent.push(typeof text === 'string' ? text : (text as { text: string }).text);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      await fn();
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    return sent;
+  }
+
+  it('a held insert goes out with the COMMIT, in one round trip, and is invisible until then', async () => {
+    const sent = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(insert(1, 'first'));
+        await tx.executeQuery(insert(2, 'second'));
+        assert.equal(await stored(1), undefined, 'not sent before the commit');
+      }),
+    );
+    assert.equal(sent.length, 2, sent.join(' | '));
+    assert.equal(sent[0], 'begin');
+    assert.match(sent[1]!, /^insert into "held".*'first'.*;\ninsert into "held".*'second'.*;\ncommit$/s);
+    assert.equal((await stored(1))?.note, 'first');
+    assert.equal((await stored(2))?.note, 'second');
+  });
+
+  it('values arrive exactly: quotes, backslashes, placeholders, newlines, non-ASCII, booleans, numbers, bytes, null', async () => {
+    const hostile = [`o'brien`, `back\\slash\\`, `\\' OR '1'='1`, `$1 $2 $$ $tag$`, 'line\nbreak\r\ttab', 'ünï \u2028 😀', `'); DROP TABLE held; --`, "E'x'"];
+    await store.db.transaction().execute(async (tx) => {
+      for (const [i, note] of hostile.entries()) await tx.executeQuery(insert(100 + i, note, { flag: i % 2 === 0, bytes: Uint8Array.from([0, 39, 92, 255, i]), n: i === 0 ? -1.5e-7 : i }));
+      await tx.executeQuery(insert(199, 'nulls'));
+    });
+    for (const [i, note] of hostile.entries()) {
+      const row = await stored(100 + i);
+      assert.equal(row?.note, note);
+      assert.equal(row?.flag, i % 2 === 0);
+      assert.deepEqual([...(row?.bytes as Buffer)], [0, 39, 92, 255, i]);
+      assert.equal(row?.n, i === 0 ? -1.5e-7 : i);
+    }
+    assert.deepEqual(await stored(199), { note: 'nulls', flag: null, bytes: null, n: null });
+  });
+
+  it('a held statement that fails fails the commit and rolls back the whole transaction; the connection stays usable', async () => {
+    await assert.rejects(
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [300, 'made before']));
+        await tx.executeQuery(insert(301, null));
+      }),
+      /null value in column "note"/,
+    );
+    assert.equal(await stored(300), undefined);
+    assert.equal(await stored(301), undefined);
+    for (let i = 0; i < 12; i++) await store.db.transaction().execute((tx) => tx.executeQuery(insert(310 + i, `after ${i}`)));
+    assert.equal((await other.query('SELECT count(*)::int AS n FROM held WHERE id BETWEEN 310 AND 321')).rows[0].n, 12);
+  });
+
+  it('a rollback discards held statements, and the next transaction on the connection does not carry them', async () => {
+    await assert.rejects(
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(insert(400, 'discarded'));
+        throw new Error('changed my mind');
+      }),
+      /changed my mind/,
+    );
+    for (let i = 0; i < 12; i++) await store.db.transaction().execute((tx) => tx.executeQuery(CompiledQuery.raw('select 1', [])));
+    assert.equal(await stored(400), undefined);
+  });
+
+  it('outside a transaction a marked statement runs at once; with savepoints it is refused', async () => {
+    await store.db.executeQuery(insert(500, 'at once'));
+    assert.equal((await stored(500))?.note, 'at once');
+    await assert.rejects(
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(insert(501, 'held'));
+        await sql`savepoint s1`.execute(tx);
+      }),
+      /cannot be combined with savepoints/,
+    );
+    assert.equal(await stored(501), undefined);
+    await assert.rejects(
+      store.db.transaction().execute((tx) => tx.executeQuery(insert(502, { an: 'object' }))),
+      /cannot carry a object value/,
+    );
+    assert.equal(await stored(502), undefined);
+  });
+});
