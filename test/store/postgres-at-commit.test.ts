@@ -6,7 +6,7 @@ import { atCommit } from '../../src/directory/at-commit.ts';
 import { openPostgres } from '../../src/directory/postgres/postgres-dialect.ts';
 import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
 
-/** Statements held for commit (atCommit) on the PostgreSQL store: one round trip, same transaction semantics. */
+/** BEGIN and statements held for commit (atCommit) on the PostgreSQL store: fewer round trips, same transaction semantics. */
 describe('postgres statements held for commit', async () => {
   it('PostgreSQL is reachable', async (t) => {
     await needPostgres(t);
@@ -59,9 +59,9 @@ describe('postgres statements held for commit', async () => {
         assert.equal(await stored(1), undefined, 'not sent before the commit');
       }),
     );
-    assert.equal(sent.length, 2, sent.join(' | '));
-    assert.equal(sent[0], 'begin');
-    assert.match(sent[1]!, /^insert into "held".*'first'.*;\ninsert into "held".*'second'.*;\ncommit$/s);
+    // The BEGIN waits for the first statement sent, here the held ones with the COMMIT.
+    assert.equal(sent.length, 1, sent.join(' | '));
+    assert.match(sent[0]!, /^begin;\ninsert into "held".*'first'.*;\ninsert into "held".*'second'.*;\ncommit$/s);
     assert.equal((await stored(1))?.note, 'first');
     assert.equal((await stored(2))?.note, 'second');
   });
@@ -106,6 +106,37 @@ describe('postgres statements held for commit', async () => {
     );
     for (let i = 0; i < 12; i++) await store.db.transaction().execute((tx) => tx.executeQuery(CompiledQuery.raw('select 1', [])));
     assert.equal(await stored(400), undefined);
+  });
+
+  it('the BEGIN goes out with the first statement; a first statement with a value that has no literal form goes after its own BEGIN', async () => {
+    const sent = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [600, `it's`]));
+        const { rows } = await tx.executeQuery(CompiledQuery.raw('select "note" from "held" where "id" = $1', [600]));
+        assert.deepEqual(rows, [{ note: `it's` }]);
+        await tx.executeQuery(insert(601, 'last'));
+      }),
+    );
+    assert.deepEqual(sent.map((text) => text.split(' ')[0]), ['begin;\ninsert', 'select', 'insert']);
+    assert.match(sent[2]!, /'last'.*;\ncommit$/s);
+    assert.equal((await stored(601))?.note, 'last');
+
+    const fallback = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        const { rows } = await tx.executeQuery(CompiledQuery.raw('select cast($1 as text[]) as "list"', [['a', 'b']]));
+        assert.deepEqual(rows, [{ list: ['a', 'b'] }]);
+      }),
+    );
+    assert.deepEqual(fallback, ['begin', 'select cast($1 as text[]) as "list"', 'commit']);
+
+    // A transaction that sends nothing costs nothing; one whose first statement fails rolls back.
+    assert.deepEqual(await roundTrips(() => store.db.transaction().execute(async () => {})), []);
+    await assert.rejects(
+      store.db.transaction().execute((tx) => tx.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [602, null]))),
+      /null value in column "note"/,
+    );
+    await store.db.transaction().execute((tx) => tx.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [603, 'fine'])));
+    assert.equal((await stored(603))?.note, 'fine');
   });
 
   it('outside a transaction a marked statement runs at once; with savepoints it is refused', async () => {

@@ -67,7 +67,13 @@ function literal(client: pg.PoolClient, value: unknown): string {
 
 /** A statement with its $n placeholders replaced by literals (Kysely binds every value, so the text holds no other $n). */
 function inline(client: pg.PoolClient, text: string, values: ReadonlyArray<unknown>): string {
-  return text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
+  return values.length === 0 ? text : text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
+}
+
+/** The last result of a simple query holding several statements. */
+async function lastOf(client: pg.PoolClient, text: string): Promise<pg.QueryResult> {
+  const results = (await client.query(text)) as unknown as pg.QueryResult[];
+  return results[results.length - 1]!;
 }
 
 const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 } as unknown as pg.QueryResult;
@@ -77,15 +83,20 @@ const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 
  * prepared statements (see StatementNames). Values are always bound; only the statement text,
  * which never contains request data, decides the name.
  *
- * Inside a transaction, a statement marked atCommit() is held and sent with the COMMIT as one
- * simple query (values as escaped literals): a SCIM write's audit record then costs no round
- * trip of its own. If it fails, PostgreSQL skips the COMMIT and the caller's rollback follows.
+ * Round trips are what a write pays most for here, so a transaction's BEGIN is held and sent
+ * with its first statement, and inside a transaction a statement marked atCommit() is held and
+ * sent with the COMMIT, each pair as one simple query with the values as escaped literals (a
+ * first statement with a value that has no literal form goes out after its own BEGIN). A SCIM
+ * write's audit record then costs no round trip of its own, and a POST takes two in all. A
+ * held statement that fails makes PostgreSQL skip the COMMIT; the caller's rollback follows.
  */
 export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
       let inTransaction = false;
+      /** The BEGIN not yet sent: it goes out with the transaction's first statement. */
+      let begin: string | undefined;
       let held: string[] = [];
       const run = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
         const name = names.nameOf(text);
@@ -107,17 +118,36 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           held.push(inline(client, marked, values));
           return NO_ROWS;
         }
-        if (text === 'begin' || text.startsWith('start transaction')) inTransaction = true;
-        else if (text === 'commit' || text === 'rollback') {
+        if (text === 'begin' || text.startsWith('start transaction')) {
+          inTransaction = true;
+          begin = text;
+          return NO_ROWS;
+        }
+        if (text === 'commit' || text === 'rollback') {
           const batch = held;
+          const unsent = begin;
           held = [];
+          begin = undefined;
           inTransaction = false;
-          if (text === 'commit' && batch.length > 0) {
-            const results = (await client.query(`${batch.join(';\n')};\ncommit`)) as unknown as pg.QueryResult[];
-            return results[results.length - 1]!;
-          }
-        } else if (held.length > 0 && /^(savepoint|rollback to|release)\b/i.test(text)) {
+          // A transaction that sent nothing has nothing to commit or roll back.
+          if (unsent !== undefined) return text === 'commit' && batch.length > 0 ? lastOf(client, `${unsent};\n${batch.join(';\n')};\ncommit`) : NO_ROWS;
+          if (text === 'commit' && batch.length > 0) return lastOf(client, `${batch.join(';\n')};\ncommit`);
+          return run(text, values);
+        }
+        if (held.length > 0 && /^(savepoint|rollback to|release)\b/i.test(text)) {
           throw new Error('statements held for commit cannot be combined with savepoints');
+        }
+        if (begin !== undefined) {
+          const unsent = begin;
+          begin = undefined;
+          let first: string | undefined;
+          try {
+            first = inline(client, text, values);
+          } catch {
+            first = undefined;
+          }
+          if (first !== undefined) return lastOf(client, `${unsent};\n${first}`);
+          await client.query(unsent);
         }
         return run(text, values);
       };
@@ -125,6 +155,7 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
         query: query as unknown as PostgresPoolClient['query'],
         release: () => {
           held = [];
+          begin = undefined;
           inTransaction = false;
           client.release();
         },
