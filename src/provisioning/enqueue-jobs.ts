@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { atCommit } from '../directory/at-commit.ts';
 import type { Principal } from './job.ts';
 
 /** Rows per INSERT: stays well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
@@ -13,7 +14,8 @@ const CHUNK = 500;
  * until then instead of running it against the directory as it was before this change. (With
  * DO NOTHING, a claim between this insert and the commit lost the change.) A principal whose
  * job is running gets a new queued job, because the running one may have read the directory
- * before this change.
+ * before this change; that also covers a job claimed before the upserts, which are held for
+ * the commit and so run only then.
  */
 export async function enqueueJobs(db: Kysely<any>, principals: Principal[], now: Date = new Date()): Promise<void> {
   const at = now.toISOString();
@@ -30,8 +32,10 @@ export async function enqueueJobs(db: Kysely<any>, principals: Principal[], now:
     created_at: at,
     updated_at: at,
   }));
+  // Held for the commit (atCommit): on PostgreSQL the upserts travel with a SCIM write's COMMIT
+  // and cost it no round trip of its own.
   for (let i = 0; i < rows.length; i += CHUNK) {
-    await db
+    const upsert = db
       .insertInto('jobs')
       .values(rows.slice(i, i + CHUNK))
       .onConflict((oc) =>
@@ -40,7 +44,7 @@ export async function enqueueJobs(db: Kysely<any>, principals: Principal[], now:
           // A literal, not a parameter: the index predicate must match jobs_one_queued's at plan time.
           .where(sql.ref('state'), '=', sql.lit('queued'))
           .doUpdateSet({ updated_at: sql.ref('excluded.updated_at') }),
-      )
-      .execute();
+      );
+    await db.executeQuery(atCommit(upsert.compile()));
   }
 }
