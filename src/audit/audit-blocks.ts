@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { AUDIT_EVENT_TYPES } from './audit-event-types.ts';
 import { BlockFilter, type Probe } from './block-filter.ts';
 
@@ -88,29 +88,31 @@ export class AuditBlocks {
     for (let block = Math.floor(prevSeq / BLOCK_EVENTS); block < Math.floor(headSeq / BLOCK_EVENTS); block++) await this.summarize(tx, block);
   }
 
-  /** Writes block `block`'s summary from its stored events (none left after a prune: no row). */
+  /**
+   * Writes block `block`'s summary from its stored events (none left after a prune: no row).
+   * The database reduces the block to its time span and distinct types and subjects, so a
+   * block of request events, which name few subjects, returns a handful of rows, not 1,024.
+   */
   async summarize(tx: Kysely<any>, block: number): Promise<void> {
-    const rows = await tx
-      .selectFrom('audit_events')
-      .select(['type', 'at', ...SUBJECT_COLUMNS])
-      .where('seq', '>=', firstSeq(block))
-      .where('seq', '<=', lastSeq(block))
-      .execute();
-    if (rows.length === 0) return;
-    let minAt = rows[0]!.at as string;
-    let maxAt = minAt;
+    const inBlock = sql`from audit_events where seq between ${firstSeq(block)} and ${lastSeq(block)}`;
+    const { rows } = await sql<{ c: string; v: string | null }>`
+      select 'min' as c, min(at) as v ${inBlock}
+      union all select 'max', max(at) ${inBlock}
+      union all select distinct 'type', type ${inBlock}
+      ${sql.join(SUBJECT_COLUMNS.map((column) => sql`union all select distinct ${column}, ${sql.ref(column)} ${inBlock} and ${sql.ref(column)} is not null`), sql` `)}`.execute(tx);
+    const minAt = rows.find((r) => r.c === 'min')?.v;
+    const maxAt = rows.find((r) => r.c === 'max')?.v;
+    if (!minAt || !maxAt) return;
+    const types: string[] = [];
     const keys: string[] = [];
-    const types = new Set<string>();
-    for (const row of rows) {
-      if (row.at < minAt) minAt = row.at;
-      if (row.at > maxAt) maxAt = row.at;
-      types.add(row.type);
-      for (const column of SUBJECT_COLUMNS) if (row[column] !== null) keys.push(subjectKey(column, row[column]));
+    for (const { c, v } of rows) {
+      if (c === 'type') types.push(v!);
+      else if (c !== 'min' && c !== 'max') keys.push(subjectKey(c as SubjectColumn, v!));
     }
     const filter = BlockFilter.of(keys);
     await tx
       .insertInto('audit_blocks')
-      .values({ block, min_at: minAt, max_at: maxAt, types: typeMask([...types]), filter: Buffer.from(filter.bytes) })
+      .values({ block, min_at: minAt, max_at: maxAt, types: typeMask(types), filter: Buffer.from(filter.bytes) })
       .execute();
   }
 
