@@ -6,7 +6,7 @@ import { BlockFilter, type Probe } from './block-filter.ts';
  * Events per block: block b holds seqs b*1024+1 .. (b+1)*1024. Fixed, since stored summaries
  * depend on it.
  */
-export const BLOCK_EVENTS = 1024;
+const BLOCK_EVENTS = 1024;
 
 /** Blocks whose summaries are read per statement while planning a query. */
 const WINDOW = 256;
@@ -20,7 +20,7 @@ const UNKNOWN_TYPES = 0x7fffffff;
  * filter's keys (and the work of building it) for a query no API offers by default.
  */
 export type SubjectColumn = 'tenant_id' | 'user_id' | 'group_id' | 'target';
-export const SUBJECT_COLUMNS: readonly SubjectColumn[] = ['tenant_id', 'user_id', 'group_id', 'target'];
+const SUBJECT_COLUMNS: readonly SubjectColumn[] = ['tenant_id', 'user_id', 'group_id', 'target'];
 
 /** The filter key of a subject value: columns share one filter, so each gets its own prefix. */
 export function subjectKey(column: SubjectColumn, value: string): string {

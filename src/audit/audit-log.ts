@@ -7,7 +7,6 @@ import { AUDIT_EVENT_TYPES, type AuditEventType } from './audit-event-types.ts';
 import { AuditBlocks, subjectKey, typeMask, type BlockQuery, type SeqRange } from './audit-blocks.ts';
 import { BlockFilter } from './block-filter.ts';
 
-
 export interface AuditEventInput {
   type: AuditEventType;
   tenantId?: string | null;
@@ -219,12 +218,15 @@ export class AuditLog {
     this.insertPending = new QueryTemplate(database.db, 9, (db, at, type, tenantId, requestId, actor, userId, groupId, target, payload) =>
       db.insertInto('audit_pending').values({ at, type, tenant_id: tenantId, request_id: requestId, actor, user_id: userId, group_id: groupId, target, payload }));
     this.dialect = database.dialect;
-    // SQLite has no FOR UPDATE and needs none: its write transactions are serialised.
-    // Whether anything is pending comes with the head: an append then costs one statement less.
+    // SQLite has no FOR UPDATE and needs none: its write transactions are serialised. There,
+    // whether anything is pending comes with the head, so an append costs one statement less;
+    // on PostgreSQL that answer would come from the snapshot taken before waiting for the lock,
+    // so the pending events are always looked for after it.
     this.selectHead = new QueryTemplate(database.db, 0, (db) =>
       db.selectFrom('audit_head')
-        .select(['last_seq', 'last_hash', (eb) => eb.exists(eb.selectFrom('audit_pending').select('id')).as('pending')])
+        .select(['last_seq', 'last_hash'])
         .where('id', '=', 1)
+        .$if(this.dialect === 'sqlite', (q) => q.select((eb) => eb.exists(eb.selectFrom('audit_pending').select('id')).as('pending')))
         .$if(this.dialect === 'postgres', (q) => q.forUpdate()));
     this.updateHead = new QueryTemplate(database.db, 2, (db, seq, hash) =>
       db.updateTable('audit_head').set({ last_seq: seq, last_hash: hash }).where('id', '=', 1));
@@ -267,10 +269,8 @@ export class AuditLog {
       return prepare(input);
     });
     const head = await this.lockHead(executor);
-    // Events already committed come first: the chain follows the order things happened. On
-    // PostgreSQL the head's `pending` was read with the snapshot taken before waiting for the
-    // lock, so events committed meanwhile are looked for again.
-    const sealed = head.pending || this.dialect === 'postgres' ? await this.sealPending(executor, head) : head;
+    // Events already committed come first: the chain follows the order things happened.
+    const sealed = head.mustSeal ? await this.sealPending(executor, head) : head;
     const at = this.clock().toISOString();
     const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
     await this.insertChained(executor, sealed.seq, rows);
@@ -522,11 +522,11 @@ export class AuditLog {
     return { ok: true, events, ms, eventsPerSecond: rate(events, started), head: { seq: lastSeq, hash: prevHash }, checkpointSeq: checkpoint?.seq ?? null };
   }
 
-  private async lockHead(tx: Kysely<any>): Promise<{ seq: number; hash: string; pending: boolean }> {
-    const [row] = (await this.selectHead.execute<{ last_seq: unknown; last_hash: string; pending: unknown }>(tx)).rows;
+  /** The locked head, and whether pending events may wait to be chained before anything new. */
+  private async lockHead(tx: Kysely<any>): Promise<{ seq: number; hash: string; mustSeal: boolean }> {
+    const [row] = (await this.selectHead.execute<{ last_seq: unknown; last_hash: string; pending?: number }>(tx)).rows;
     if (!row) throw new Error('audit_head has no row: the audit migrations did not run');
-    // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
-    return { seq: Number(row.last_seq), hash: row.last_hash, pending: Boolean(row.pending) };
+    return { seq: Number(row.last_seq), hash: row.last_hash, mustSeal: this.dialect === 'postgres' || row.pending === 1 };
   }
 
   /**
