@@ -54,13 +54,15 @@ function literal(client: pg.PoolClient, value: unknown): string {
       return client.escapeLiteral(value);
     case 'boolean':
       return value ? 'TRUE' : 'FALSE';
+    // Parenthesised, so a minus sign never meets one before it as `--`, a comment.
     case 'bigint':
-      return value.toString();
+      return `(${value.toString()})`;
     case 'number':
-      if (Number.isFinite(value)) return String(value);
+      if (Number.isFinite(value)) return `(${String(value)})`;
       break;
     default:
-      if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString('hex')}'::bytea`;
+      // decode() needs no backslash, whatever standard_conforming_strings says.
+      if (value instanceof Uint8Array) return `decode('${Buffer.from(value).toString('hex')}', 'hex')`;
   }
   throw new TypeError(`a statement held for commit cannot carry a ${typeof value} value`);
 }
