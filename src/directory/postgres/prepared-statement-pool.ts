@@ -46,19 +46,22 @@ export class StatementNames {
   }
 }
 
-/** A bound value as an SQL literal, for a statement sent with COMMIT in one simple query. */
+/**
+ * A bound value as an SQL literal, for a statement sent as a simple query. Every value is a
+ * quoted literal of the text `pg` would have sent as the parameter, so PostgreSQL types it
+ * from its context exactly as it types an untyped parameter (and a negative number never
+ * meets a minus sign before it as `--`, a comment).
+ */
 function literal(client: pg.PoolClient, value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   switch (typeof value) {
     case 'string':
       return client.escapeLiteral(value);
     case 'boolean':
-      return value ? 'TRUE' : 'FALSE';
-    // Parenthesised, so a minus sign never meets one before it as `--`, a comment.
     case 'bigint':
-      return `(${value.toString()})`;
+      return client.escapeLiteral(String(value));
     case 'number':
-      if (Number.isFinite(value)) return `(${String(value)})`;
+      if (Number.isFinite(value)) return client.escapeLiteral(String(value));
       break;
     default:
       // decode() needs no backslash, whatever standard_conforming_strings says.
