@@ -50,6 +50,9 @@ export interface SeqRange {
   hi: number;
 }
 
+/** The stored columns of an event that its block's summary covers. */
+export type StoredSubjects = { type: string; at: string } & Record<SubjectColumn, string | null>;
+
 interface Summary {
   minAt: string;
   maxAt: string;
@@ -179,7 +182,13 @@ export class AuditBlocks {
       found.set(block, cached);
     }
     if (found.size === b - a + 1) return found;
-    found.clear();
+    const stored = await this.stored(executor, a, b, withFilters);
+    if (withFilters) for (const [block, summary] of stored) this.remember(block, summary);
+    return stored;
+  }
+
+  /** The stored summaries of blocks a..b, read from the database (never the cache). */
+  private async stored(executor: Kysely<any>, a: number, b: number, withFilters: boolean): Promise<Map<number, Summary>> {
     const rows = await executor
       .selectFrom('audit_blocks')
       .select(['block', 'min_at', 'max_at', 'types'])
@@ -187,17 +196,29 @@ export class AuditBlocks {
       .where('block', '>=', a)
       .where('block', '<=', b)
       .execute();
-    for (const row of rows) {
-      const summary: Summary = {
-        minAt: row.min_at,
-        maxAt: row.max_at,
-        types: Number(row.types),
-        filter: withFilters ? BlockFilter.from(row.filter as Uint8Array) : null,
-      };
-      found.set(Number(row.block), summary);
-      if (withFilters) this.remember(Number(row.block), summary);
-    }
-    return found;
+    return new Map(rows.map((row) => [Number(row.block), {
+      minAt: row.min_at,
+      maxAt: row.max_at,
+      types: Number(row.types),
+      filter: withFilters ? BlockFilter.from(row.filter as Uint8Array) : null,
+    }]));
+  }
+
+  /**
+   * For `audit verify`: a checker of stored events (seqs first..last) against their blocks'
+   * stored summaries, read once. A summary that leaves out one of its block's events (its type,
+   * time or a subject) would hide that event from queries: the checker then answers the block.
+   */
+  async coverage(executor: Kysely<any>, first: number, last: number): Promise<(seq: number, event: StoredSubjects) => number | null> {
+    const summaries = first > last ? new Map<number, Summary>() : await this.stored(executor, blockOf(first), blockOf(last), true);
+    return (seq, event) => {
+      const block = blockOf(seq);
+      const summary = summaries.get(block);
+      if (!summary) return null;
+      const covers = (summary.types & typeMask([event.type])) !== 0 && event.at >= summary.minAt && event.at <= summary.maxAt
+        && SUBJECT_COLUMNS.every((column) => event[column] === null || summary.filter!.mightHold(BlockFilter.probe(subjectKey(column, event[column]))));
+      return covers ? null : block;
+    };
   }
 
   private remember(block: number, summary: Summary): void {

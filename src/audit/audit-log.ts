@@ -4,7 +4,7 @@ import { QueryTemplate, QueryTemplates } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { secretFreeJson } from './redact.ts';
 import { AUDIT_EVENT_TYPES, type AuditEventType } from './audit-event-types.ts';
-import { AuditBlocks, subjectKey, typeMask, type BlockQuery, type SeqRange } from './audit-blocks.ts';
+import { AuditBlocks, subjectKey, typeMask, type BlockQuery, type SeqRange, type StoredSubjects } from './audit-blocks.ts';
 import { BlockFilter } from './block-filter.ts';
 
 export interface AuditEventInput {
@@ -487,6 +487,7 @@ export class AuditLog {
       const rows = await pending;
       // On PostgreSQL the next batch is read while this one is hashed.
       if (rows.length === this.batchSize) pending = fetch(Number(rows[rows.length - 1]!.seq));
+      const leftOut = await this.blocks.coverage(this.db, Number(rows[0]?.seq ?? 1), Number(rows[rows.length - 1]?.seq ?? 0));
       for (const row of rows) {
         const seq = Number(row.seq);
         if (seq !== lastSeq + 1) return bad(lastSeq + 1, `event missing (next stored event is seq ${seq})`);
@@ -495,6 +496,8 @@ export class AuditLog {
         }
         const hash = eventHash({ ...subjectOf(row as Row), seq, at: row.at as string, payload: row.payload as string, prevHash });
         if (hash !== row.hash) return bad(seq, 'hash does not match the event contents (edited)');
+        const block = leftOut(seq, row as Row & StoredSubjects);
+        if (block !== null) return bad(seq, `the summary of block ${block} leaves this event out (altered summary: queries would skip it)`);
         if (!attested && row.type === 'audit.pruned') {
           const p = JSON.parse(row.payload as string) as { checkpointSeq?: unknown; checkpointHash?: unknown };
           attested = p.checkpointSeq === checkpoint?.seq && p.checkpointHash === checkpoint?.hash;

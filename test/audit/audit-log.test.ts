@@ -659,3 +659,27 @@ test('the block-summary migration summarizes an existing trail, and its down ste
     const log = new AuditLog(database);
     assert.equal((await log.query({ userId: 'user-3', limit: 10_000 })).length, 250);
   }));
+
+test('verify names the first event an altered block summary leaves out; a missing summary only costs reads', (t) =>
+  eachAuditStore(t, async ({ database }) => {
+    await bulkLoad(database.db, database.dialect, 3_000, sample);
+    const log = new AuditLog(database);
+    assert.ok((await log.verify()).ok);
+    const original = await database.db.selectFrom('audit_blocks').selectAll().where('block', '=', 1).executeTakeFirstOrThrow();
+    const restore = () => database.db.updateTable('audit_blocks').set({ filter: original.filter, types: original.types, min_at: original.min_at }).where('block', '=', 1).execute();
+    const alterations: Record<string, unknown>[] = [
+      { filter: Buffer.alloc((original.filter as Uint8Array).length) },
+      { types: 0 },
+      { min_at: '2027-01-01T00:00:00.000Z' },
+    ];
+    for (const alteration of alterations) {
+      await database.db.updateTable('audit_blocks').set(alteration).where('block', '=', 1).execute();
+      // Block 1 starts at seq 1025; every sample event names a tenant and a user.
+      await failsAt(log, 1025, /summary of block 1 leaves this event out/);
+      await restore();
+    }
+    assert.ok((await log.verify()).ok);
+    await database.db.deleteFrom('audit_blocks').where('block', '=', 1).execute();
+    assert.ok((await log.verify()).ok);
+    assert.equal((await log.query({ userId: 'user-3', limit: 10_000 })).length, 300);
+  }));
