@@ -13,7 +13,7 @@ export interface AuditEventInput {
   requestId?: string | null;
   /** Token id, or 'system' (the default) for workers, reconciles and the CLI. */
   actor?: string;
-  /** Subject columns, indexed for queries. */
+  /** Subject columns, which queries filter on (see audit-blocks.ts). */
   userId?: string | null;
   groupId?: string | null;
   target?: string | null;

@@ -49,7 +49,7 @@ function bodyDigestOf(context: RequestContext): string | null {
   return digest;
 }
 
-/** The 'directory.change' event of one change, indexed by the user or group it is about. */
+/** The 'directory.change' event of one change, filed under the user or group it is about. */
 function changeEvent({ context, change, status }: RequestChange): AuditEventInput {
   const request = { method: context.method, path: context.path, clientAddress: context.clientAddress, status, bodyDigest: bodyDigestOf(context) };
   const common = { type: 'directory.change' as const, tenantId: change.tenantId, requestId: context.requestId, actor: context.tokenId ?? 'system' };
@@ -75,7 +75,7 @@ function changeEvent({ context, change, status }: RequestChange): AuditEventInpu
       return {
         ...common,
         groupId: change.groupId,
-        // A single-member change (the usual Entra/Okta PATCH) is also indexed by that user.
+        // A single-member change (the usual Entra/Okta PATCH) is also filed under that user.
         userId: change.added.length + change.removed.length === 1 ? (change.added[0] ?? change.removed[0]) : null,
         payload: { kind: change.kind, groupId: change.groupId, added: change.added, removed: change.removed, request },
       };
