@@ -23,16 +23,23 @@ export type SubjectColumn = 'tenant_id' | 'user_id' | 'group_id' | 'target';
 const SUBJECT_COLUMNS: readonly SubjectColumn[] = ['tenant_id', 'user_id', 'group_id', 'target'];
 
 /** The filter key of a subject value: columns share one filter, so each gets its own prefix. */
-export function subjectKey(column: SubjectColumn, value: string): string {
+function subjectKey(column: SubjectColumn, value: string): string {
   return `${column}\u0000${value}`;
+}
+
+/** What a query or a check tests block filters with for one subject value. */
+export function subjectProbe(column: SubjectColumn, value: string): Probe {
+  return BlockFilter.probe(subjectKey(column, value));
+}
+
+function typeBit(type: string): number {
+  const bit = (AUDIT_EVENT_TYPES as readonly string[]).indexOf(type);
+  return bit < 0 ? UNKNOWN_TYPES : 1 << bit;
 }
 
 export function typeMask(types: readonly string[]): number {
   let mask = 0;
-  for (const type of types) {
-    const bit = (AUDIT_EVENT_TYPES as readonly string[]).indexOf(type);
-    mask |= bit < 0 ? UNKNOWN_TYPES : 1 << bit;
-  }
+  for (const type of types) mask |= typeBit(type);
   return mask;
 }
 
@@ -215,8 +222,8 @@ export class AuditBlocks {
       const block = blockOf(seq);
       const summary = summaries.get(block);
       if (!summary) return null;
-      const covers = (summary.types & typeMask([event.type])) !== 0 && event.at >= summary.minAt && event.at <= summary.maxAt
-        && SUBJECT_COLUMNS.every((column) => event[column] === null || summary.filter!.mightHold(BlockFilter.probe(subjectKey(column, event[column]))));
+      const covers = (summary.types & typeBit(event.type)) !== 0 && event.at >= summary.minAt && event.at <= summary.maxAt
+        && SUBJECT_COLUMNS.every((column) => event[column] === null || summary.filter!.mightHold(subjectProbe(column, event[column])));
       return covers ? null : block;
     };
   }

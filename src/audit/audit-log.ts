@@ -4,8 +4,7 @@ import { QueryTemplate, QueryTemplates } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
 import { secretFreeJson } from './redact.ts';
 import { AUDIT_EVENT_TYPES, type AuditEventType } from './audit-event-types.ts';
-import { AuditBlocks, subjectKey, typeMask, type BlockQuery, type SeqRange, type StoredSubjects } from './audit-blocks.ts';
-import { BlockFilter } from './block-filter.ts';
+import { AuditBlocks, subjectProbe, typeMask, type BlockQuery, type SeqRange, type StoredSubjects } from './audit-blocks.ts';
 
 export interface AuditEventInput {
   type: AuditEventType;
@@ -563,7 +562,7 @@ export class AuditLog {
       ? { lo: 1, hi: Infinity }
       : order === 'asc' ? { lo: filter.after + 1, hi: Infinity } : { lo: 1, hi: filter.after - 1 };
     const blockQuery: BlockQuery = {
-      probes: subjects.flatMap(([column, value]) => (value === undefined ? [] : [BlockFilter.probe(subjectKey(column, value))])),
+      probes: subjects.flatMap(([column, value]) => (value === undefined ? [] : [subjectProbe(column, value)])),
       types: types === undefined ? null : typeMask(types),
       ...(from === undefined ? {} : { from }),
       ...(to === undefined ? {} : { to }),

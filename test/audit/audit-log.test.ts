@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Migrator, sql, type Kysely } from 'kysely';
-import { AuditBlocks, subjectKey, type SeqRange } from '../../src/audit/audit-blocks.ts';
+import { AuditBlocks, subjectProbe, type SeqRange } from '../../src/audit/audit-blocks.ts';
 import { auditMigrations } from '../../src/audit/audit-migrations.ts';
 import { AuditLog, type AuditEvent, type AuditEventInput, type AuditQuery } from '../../src/audit/audit-log.ts';
-import { BlockFilter } from '../../src/audit/block-filter.ts';
 import { canonicalJson } from '../../src/audit/canonical-json.ts';
 import { eventHash } from '../../src/audit/event-hash.ts';
 import type { Database } from '../../src/directory/database.ts';
@@ -577,7 +576,7 @@ test('queries read only the blocks whose summaries may hold a match, and miss no
     const blocks = async () => (await database.db.selectFrom('audit_blocks').select('block').orderBy('block').execute()).map((r) => Number(r.block));
     assert.deepEqual(await blocks(), [0, 1, 2, 3]);
 
-    const probe = { probes: [BlockFilter.probe(subjectKey('user_id', 'rare-user'))], types: null };
+    const probe = { probes: [subjectProbe('user_id', 'rare-user')], types: null };
     const ranges = async () => {
       const found: SeqRange[] = [];
       for await (const range of new AuditBlocks().ranges(database.db, probe, { lo: 1, hi: Infinity }, 'asc')) found.push(range);

@@ -148,8 +148,9 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           let first: string | undefined;
           try {
             first = inline(client, text, values);
-          } catch {
-            first = undefined;
+          } catch (error) {
+            // A value with no literal form: the statement goes bound, after its own BEGIN.
+            if (!(error instanceof TypeError)) throw error;
           }
           if (first !== undefined) return lastOf(client, `${unsent};\n${first}`);
           await client.query(unsent);
