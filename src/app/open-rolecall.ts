@@ -4,8 +4,10 @@ import { JwtVerifier } from '../auth/jwt-verifier.ts';
 import { TokenService } from '../auth/token-service.ts';
 import type { ChangeSink, Database } from '../directory/database.ts';
 import { KyselyResourceStore } from '../directory/kysely-resource-store.ts';
+import { TOKEN_CHANGES_CHANNEL } from '../directory/directory-migrations.ts';
 import { KyselyTenantRepository } from '../directory/kysely-tenant-repository.ts';
 import { openDatabase } from '../directory/open-database.ts';
+import { NotificationListener } from '../directory/postgres/notification-listener.ts';
 import type { TenantRepository } from '../domain/tenancy.ts';
 import { ResourceEndpoint } from '../scim/resource-endpoint.ts';
 import { ScimDispatcher } from '../scim/scim-dispatcher.ts';
@@ -41,7 +43,11 @@ export async function openRolecall(config: ServerConfig, options: OpenOptions): 
     exclusive: options.exclusive,
   });
   options.onOpen?.(database);
-  const tenants = new KyselyTenantRepository(database);
+  // A server on PostgreSQL hears of token changes by other instances and the CLI, and so can
+  // remember lookups (one round trip less per request); a CLI tool reads every time.
+  const tokenChanges = database.dialect === 'postgres' && options.exclusive ? new NotificationListener(config.store, TOKEN_CHANGES_CHANNEL) : undefined;
+  await tokenChanges?.start();
+  const tenants = new KyselyTenantRepository(database, tokenChanges);
   const tokens = new TokenService(tenants, new JwtVerifier(tenants));
   const store = new KyselyResourceStore(database, options.sinks ?? []);
   const paging = { defaultCount: config.pageDefault, maxCount: config.pageMax };
@@ -51,7 +57,11 @@ export async function openRolecall(config: ServerConfig, options: OpenOptions): 
     store,
     { paging, bulk: { maxOperations: config.bulkMaxOperations, maxPayloadSize: config.maxBodyBytes } },
   );
-  return { config, database, tenants, tokens, store, dispatcher, close: () => database.close() };
+  const close = async () => {
+    await tokenChanges?.close();
+    await database.close();
+  };
+  return { config, database, tenants, tokens, store, dispatcher, close };
 }
 
 /** On first start with an empty store: a tenant `default` and its first token (shown once). */

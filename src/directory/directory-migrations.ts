@@ -161,8 +161,36 @@ const resourceCounts = (dialect: SqlDialect): Migration => ({
   },
 });
 
+/** The channel on which PostgreSQL announces every committed change of `api_tokens`. */
+export const TOKEN_CHANGES_CHANNEL = 'rolecall_api_tokens';
+
+/**
+ * PostgreSQL only: a statement trigger announces every committed insert, update, delete or
+ * truncate of `api_tokens` (by this or any other instance, the CLI or hand-written SQL) on
+ * TOKEN_CHANGES_CHANNEL. PostgreSQL delivers a notification only when its transaction commits,
+ * so a server that listens may remember token lookups until the next one (KyselyTenantRepository).
+ */
+const tokenChanges = (dialect: SqlDialect): Migration => ({
+  async up(db: Kysely<any>) {
+    if (dialect !== 'postgres') return;
+    await sql`
+      CREATE FUNCTION rolecall_notify_token_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify(${sql.lit(TOKEN_CHANGES_CHANNEL)}, '');
+        RETURN NULL;
+      END $$`.execute(db);
+    await sql`CREATE TRIGGER api_tokens_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_tokens FOR EACH STATEMENT EXECUTE FUNCTION rolecall_notify_token_change()`.execute(db);
+  },
+  async down(db: Kysely<any>) {
+    if (dialect !== 'postgres') return;
+    await sql`DROP TRIGGER api_tokens_notify ON api_tokens`.execute(db);
+    await sql`DROP FUNCTION rolecall_notify_token_change()`.execute(db);
+  },
+});
+
 export const directoryMigrations: MigrationSet = (dialect) => ({
   '0001-tenancy': tenancy(dialect),
   '0002-directory': directory(dialect),
   '0003-resource-counts': resourceCounts(dialect),
+  '0004-token-changes': tokenChanges(dialect),
 });

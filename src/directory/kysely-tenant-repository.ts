@@ -47,6 +47,14 @@ const toToken = (row: TokenRow): ApiToken => ({
   lastUsedAt: row.last_used_at,
 });
 
+/**
+ * Tells a PostgreSQL store's token cache when `api_tokens` may have changed elsewhere: a version
+ * that changes whenever it may have, or undefined while that cannot be vouched for.
+ */
+export interface TokenChanges {
+  version(): string | undefined;
+}
+
 /** Tenants and API tokens in the store's tenants / api_tokens tables. Hashes are never returned. */
 export class KyselyTenantRepository implements TenantRepository {
   readonly #db: Kysely<any>;
@@ -54,20 +62,25 @@ export class KyselyTenantRepository implements TenantRepository {
   readonly #tokenByHash: QueryTemplate<[string]>;
   readonly #d: DialectSql;
   /**
-   * Embedded store only: token lookups, remembered while no other connection has committed
-   * anything (data_version) and this repository has written no token (#tokenWrites). Every
-   * write to api_tokens in this process goes through this repository (one per opened store,
-   * see openRolecall), so a token revoked here or by `rolecall token revoke` is refused at
-   * once; expiry is checked against the clock on every request by the caller. PostgreSQL has
-   * no cheap way to learn of another instance's revocation: every lookup reads.
+   * Token lookups, remembered while no other connection can have changed a token and this
+   * repository has written none (#tokenWrites). Every write to api_tokens in this process goes
+   * through this repository (one per opened store, see openRolecall), so a token revoked here is
+   * refused at once; expiry is checked against the clock on every request by the caller. What
+   * tells of other connections' writes: on the embedded store its data_version (any commit of
+   * another connection, such as `rolecall token revoke`); on PostgreSQL `tokenChanges`, whose
+   * version follows the notifications the api_tokens trigger sends at each commit (migration
+   * 0004). Without `tokenChanges`, or while it cannot vouch, every PostgreSQL lookup reads.
    */
   readonly #tokens: VersionedMap<TokenRow | null> | undefined;
+  readonly #otherWrites: () => Promise<string | number | undefined>;
   /** Bumped after each token write of this process: SQLite's data_version does not see them. */
   #tokenWrites = 0;
 
-  constructor(database: Database) {
+  constructor(database: Database, tokenChanges?: TokenChanges) {
     this.#db = database.db;
-    this.#tokens = database.dialect === 'sqlite' ? new VersionedMap() : undefined;
+    const cached = database.dialect === 'sqlite' || tokenChanges !== undefined;
+    this.#tokens = cached ? new VersionedMap() : undefined;
+    this.#otherWrites = database.dialect === 'sqlite' ? () => sqliteDataVersion(this.#db) : async () => tokenChanges?.version();
     this.#tokenByHash = new QueryTemplate(database.db, 1, (db, hash) => db.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('hash', '=', hash));
     this.#d = dialectSql(database.dialect);
   }
@@ -149,7 +162,8 @@ export class KyselyTenantRepository implements TenantRepository {
 
   async findTokenByHash(hash: string): Promise<ApiToken | undefined> {
     const tokens = this.#tokens;
-    const version = tokens && `${this.#tokenWrites}:${await sqliteDataVersion(this.#db)}`;
+    const others = tokens && (await this.#otherWrites());
+    const version = others === undefined ? undefined : `${this.#tokenWrites}:${others}`;
     if (tokens && version) {
       tokens.adopt(version);
       const cached = tokens.get(hash);

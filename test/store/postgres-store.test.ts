@@ -43,7 +43,7 @@ describe('postgres', async () => {
       const rows = await opened[0]!.db.selectFrom('kysely_migration').select('name').orderBy('name').execute();
       assert.deepEqual(
         rows.map((r) => r.name),
-        ['0001-tenancy', '0002-directory', '0003-resource-counts'],
+        ['0001-tenancy', '0002-directory', '0003-resource-counts', '0004-token-changes'],
       );
       await Promise.all(opened.map((d) => d.close()));
     } finally {

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { allMigrations } from '../../src/app/migrations.ts';
+import { TOKEN_CHANGES_CHANNEL } from '../../src/directory/directory-migrations.ts';
+import { KyselyTenantRepository } from '../../src/directory/kysely-tenant-repository.ts';
+import { openDatabase } from '../../src/directory/open-database.ts';
+import { NotificationListener } from '../../src/directory/postgres/notification-listener.ts';
+import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
+
+/** Polls `check` until it holds, for at most `ms`; returns whether it did. */
+async function eventually(check: () => Promise<boolean> | boolean, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > until) return false;
+    await sleep(10);
+  }
+}
+
+describe('PostgreSQL token lookups remembered while the api_tokens trigger is heard', async () => {
+  it('PostgreSQL is reachable', async (t) => {
+    await needPostgres(t);
+  });
+  if ((await postgresDown()) !== null) return;
+
+  /** A "server" repository that listens and a "CLI" one beside it on its own pool, as two processes have. */
+  async function setUp(options: ConstructorParameters<typeof NotificationListener>[2] = {}) {
+    const scratch = await scratchPostgresDatabase('rolecall_tokens');
+    const server = await openDatabase({ store: scratch.url, dataDir: '', migrations: allMigrations });
+    const tool = await openDatabase({ store: scratch.url, dataDir: '', migrations: allMigrations });
+    const listener = new NotificationListener(scratch.url, TOKEN_CHANGES_CHANNEL, options);
+    await listener.start();
+    const served = new KyselyTenantRepository(server, listener);
+    const cli = new KyselyTenantRepository(tool);
+    const tenant = await cli.createTenant({ name: 'shared' });
+    /** Changes a token's row without the trigger firing: what a missed notification would leave. */
+    const silently = (hash: string, revokedAt: string | null) =>
+      tool.db.connection().execute(async (conn) => {
+        await sql`SET session_replication_role = replica`.execute(conn);
+        try {
+          await sql`UPDATE api_tokens SET revoked_at = ${revokedAt} WHERE hash = ${hash}`.execute(conn);
+        } finally {
+          await sql`SET session_replication_role = origin`.execute(conn);
+        }
+      });
+    const cleanup = async () => {
+      await listener.close();
+      await server.close();
+      await tool.close();
+      await scratch.drop();
+    };
+    return { served, cli, tool, tenant, listener, silently, cleanup };
+  }
+
+  it('a lookup is remembered, and a revocation by another connection is refused as soon as its notification arrives', async () => {
+    const { served, cli, tenant, listener, silently, cleanup } = await setUp();
+    try {
+      const before = listener.version();
+      const token = await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
+      assert.ok(await eventually(() => listener.version() !== before), 'the creation is announced');
+      assert.equal((await served.findTokenByHash('hash-1'))?.id, token.id);
+      // Remembered: a change that sends no notification is not seen...
+      await silently('hash-1', '2026-01-01T00:00:00.000Z');
+      assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, null, 'served from memory');
+      await silently('hash-1', null);
+      // ...while `rolecall token revoke` in another process (its UPDATE fires the trigger) is.
+      const revoked = await cli.revokeToken(token.id);
+      assert.ok(await eventually(async () => (await served.findTokenByHash('hash-1'))?.revokedAt === revoked!.revokedAt), 'revocation seen');
+      // An unknown hash is remembered as unknown until another process creates that token.
+      assert.equal(await served.findTokenByHash('hash-2'), undefined);
+      await cli.createToken({ tenantId: tenant.id, name: 'okta', hash: 'hash-2', expiresAt: null });
+      assert.ok(await eventually(async () => (await served.findTokenByHash('hash-2')) !== undefined), 'creation seen');
+      // The repository's own writes are seen at once, before any notification could arrive.
+      const own = await served.createToken({ tenantId: tenant.id, name: 'own', hash: 'hash-3', expiresAt: null });
+      assert.equal((await served.findTokenByHash('hash-3'))?.revokedAt, null);
+      await served.revokeToken(own.id);
+      assert.notEqual((await served.findTokenByHash('hash-3'))?.revokedAt, null);
+      await served.touchToken(token.id, '2026-12-01T00:00:00.000Z');
+      assert.equal((await served.findTokenByHash('hash-1'))?.lastUsedAt, '2026-12-01T00:00:00.000Z');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('while the listening connection is down nothing is remembered; once it listens again lookups are remembered again', async () => {
+    const { served, cli, tool, tenant, listener, silently, cleanup } = await setUp({ retryMs: 200 });
+    try {
+      await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
+      assert.ok(await eventually(async () => (await served.findTokenByHash('hash-1')) !== undefined));
+      const pid = await listener.backendPid();
+      assert.ok(pid);
+      await sql`SELECT pg_terminate_backend(${pid})`.execute(tool.db);
+      assert.ok(await eventually(() => listener.version() === undefined), 'the lost connection stops the listener vouching');
+      // A change no one announces: with the listener down, the lookup reads it.
+      await silently('hash-1', '2026-01-01T00:00:00.000Z');
+      assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, '2026-01-01T00:00:00.000Z');
+      assert.ok(await eventually(() => listener.version() !== undefined), 'the listener reconnects');
+      assert.notEqual(await listener.backendPid(), pid);
+      await served.findTokenByHash('hash-1');
+      await silently('hash-1', null);
+      assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, '2026-01-01T00:00:00.000Z', 'remembered again');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a listener whose heartbeat goes unanswered stops vouching', async () => {
+    // A heartbeat far apart stands for one that gets no answer (a connection cut without a word).
+    const { listener, cleanup } = await setUp({ heartbeatMs: 60_000, staleMs: 300 });
+    try {
+      assert.notEqual(listener.version(), undefined);
+      await sleep(400);
+      assert.equal(listener.version(), undefined);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('without a listener every lookup reads', async () => {
+    const { cli, tenant, silently, cleanup } = await setUp();
+    try {
+      await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
+      assert.equal((await cli.findTokenByHash('hash-1'))?.revokedAt, null);
+      await silently('hash-1', '2026-01-01T00:00:00.000Z');
+      assert.equal((await cli.findTokenByHash('hash-1'))?.revokedAt, '2026-01-01T00:00:00.000Z');
+    } finally {
+      await cleanup();
+    }
+  });
+});
