@@ -229,7 +229,11 @@ export class AuditLog {
         .$if(this.dialect === 'postgres', (q) => q.forUpdate()));
     this.updateHead = new QueryTemplate(database.db, 2, (db, seq, hash) =>
       db.updateTable('audit_head').set({ last_seq: seq, last_hash: hash }).where('id', '=', 1));
-    this.anyPending = new QueryTemplate(database.db, 0, (db) => db.selectFrom('audit_pending').select('id').limit(1));
+    // By the primary key: on PostgreSQL every seal leaves the rows it moved behind as dead tuples
+    // until a vacuum, and a sequential scan that finds nothing live reads all of their pages
+    // (7-15 ms at 5,737 pages after 80,000 POSTs, 0.2 ms by the index, which skips entries it
+    // has seen dead). Each flush of the audit buffer asks this.
+    this.anyPending = new QueryTemplate(database.db, 0, (db) => db.selectFrom('audit_pending').select('id').orderBy('id').limit(1));
     this.selectPending = new QueryTemplate(database.db, 0, (db) => db.selectFrom('audit_pending').selectAll().orderBy('id').limit(SEAL_BATCH));
     this.clock = options.clock ?? (() => new Date());
     this.batchSize = options.batchSize ?? 10_000;
