@@ -6,7 +6,7 @@ import { allMigrations } from '../../src/app/migrations.ts';
 import { TOKEN_CHANGES_CHANNEL } from '../../src/directory/directory-migrations.ts';
 import { KyselyTenantRepository } from '../../src/directory/kysely-tenant-repository.ts';
 import { openDatabase } from '../../src/directory/open-database.ts';
-import { NotificationListener } from '../../src/directory/postgres/notification-listener.ts';
+import { listenerName, NotificationListener } from '../../src/directory/postgres/notification-listener.ts';
 import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
 
 /** Polls `check` until it holds, for at most `ms`; returns whether it did. */
@@ -89,15 +89,17 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
     try {
       await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
       assert.ok(await eventually(async () => (await served.findTokenByHash('hash-1')) !== undefined));
-      const pid = await listener.backendPid();
-      assert.ok(pid);
+      const listening = async () => (await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE application_name = ${listenerName(TOKEN_CHANGES_CHANNEL)} AND datname = current_database()`.execute(tool.db)).rows.map((r) => r.pid);
+      const [pid, ...others] = await listening();
+      assert.ok(pid !== undefined && others.length === 0, 'one listening connection');
       await sql`SELECT pg_terminate_backend(${pid})`.execute(tool.db);
       assert.ok(await eventually(() => listener.version() === undefined), 'the lost connection stops the listener vouching');
       // A change no one announces: with the listener down, the lookup reads it.
       await silently('hash-1', '2026-01-01T00:00:00.000Z');
       assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, '2026-01-01T00:00:00.000Z');
       assert.ok(await eventually(() => listener.version() !== undefined), 'the listener reconnects');
-      assert.notEqual(await listener.backendPid(), pid);
+      const [again] = await listening();
+      assert.ok(again !== undefined && again !== pid, 'a new connection listens');
       await served.findTokenByHash('hash-1');
       await silently('hash-1', null);
       assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, '2026-01-01T00:00:00.000Z', 'remembered again');

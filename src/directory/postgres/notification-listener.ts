@@ -1,5 +1,8 @@
 import pg from 'pg';
 
+/** The connection's application_name: `rolecall listen <channel>`. */
+export const listenerName = (channel: string) => `rolecall listen ${channel}`.slice(0, 63);
+
 export interface NotificationListenerOptions {
   /** How often the connection is proven alive. Default 1,000 ms. */
   heartbeatMs?: number;
@@ -48,12 +51,6 @@ export class NotificationListener {
     return this.#aliveAt > 0 && Date.now() - this.#aliveAt < this.#staleMs ? String(this.#generation) : undefined;
   }
 
-  /** The listening connection's backend process id (tests end it to check recovery). */
-  async backendPid(): Promise<number | undefined> {
-    const { rows } = (await this.#client?.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')) ?? { rows: [] };
-    return rows[0]?.pid;
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
@@ -62,7 +59,8 @@ export class NotificationListener {
 
   async #connect(): Promise<void> {
     if (this.#closed) return;
-    const client = new pg.Client({ connectionString: this.#url, query_timeout: this.#staleMs });
+    // Named so that a database administrator can tell this connection apart in pg_stat_activity.
+    const client = new pg.Client({ connectionString: this.#url, query_timeout: this.#staleMs, application_name: listenerName(this.#channel) });
     client.on('notification', () => {
       this.#generation += 1;
     });
