@@ -51,7 +51,7 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
       await tool.close();
       await scratch.drop();
     };
-    return { served, cli, tool, tenant, listener, silently, cleanup };
+    return { url: scratch.url, served, cli, tool, tenant, listener, silently, cleanup };
   }
 
   it('a lookup is remembered, and a revocation by another connection is refused as soon as its notification arrives', async () => {
@@ -108,8 +108,30 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
     }
   });
 
-  it('a listener whose heartbeat goes unanswered stops vouching', async () => {
-    // A heartbeat far apart stands for one that gets no answer (a connection cut without a word).
+  it('heartbeats, of this listener or of other instances, do not drop remembered lookups', async () => {
+    // Stale after 100 ms without a heartbeat heard: vouching through the 200 ms below proves they are heard.
+    const { url, served, cli, tenant, listener, silently, cleanup } = await setUp({ heartbeatMs: 20, staleMs: 100 });
+    const other = new NotificationListener(url, TOKEN_CHANGES_CHANNEL, { heartbeatMs: 20 });
+    try {
+      await other.start();
+      const before = listener.version();
+      await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
+      assert.ok(await eventually(() => listener.version() !== before), 'the creation is announced');
+      assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, null);
+      const version = listener.version();
+      await silently('hash-1', '2026-01-01T00:00:00.000Z');
+      await sleep(200);
+      assert.equal(listener.version(), version, 'about 10 heartbeats of each listener later, still vouching, same version');
+      assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, null, 'still served from memory');
+    } finally {
+      await other.close();
+      await cleanup();
+    }
+  });
+
+  it('a listener that hears no heartbeat stops vouching', async () => {
+    // A heartbeat far apart stands for one that is never heard (a connection cut without a word,
+    // or a pooler that does not pass notifications on).
     const { listener, cleanup } = await setUp({ heartbeatMs: 60_000, staleMs: 300 });
     try {
       assert.notEqual(listener.version(), undefined);

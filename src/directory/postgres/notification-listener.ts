@@ -1,12 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+
+/** Heartbeat payloads start with this; token-change notifications carry an empty payload. */
+const HEARTBEAT = 'heartbeat:';
 
 /** The connection's application_name: `rolecall listen <channel>`. */
 export const listenerName = (channel: string) => `rolecall listen ${channel}`.slice(0, 63);
 
 export interface NotificationListenerOptions {
-  /** How often the connection is proven alive. Default 1,000 ms. */
+  /** How often a heartbeat is sent. Default 1,000 ms. */
   heartbeatMs?: number;
-  /** Without a proof of life for this long, version() answers undefined. Default 3,000 ms. */
+  /** Without a heartbeat heard for this long, version() answers undefined. Default 3,000 ms. */
   staleMs?: number;
   /** Wait before reconnecting after the connection failed. Default 1,000 ms. */
   retryMs?: number;
@@ -15,10 +19,14 @@ export interface NotificationListenerOptions {
 /**
  * Listens on one PostgreSQL notification channel over a connection of its own and turns what it
  * hears into a version: a text that changes with every notification, and whenever notifications
- * may have been missed (connection lost, re-established). While it cannot vouch that it would
- * have heard a notification (not yet listening, reconnecting, or no answer to its heartbeat for
- * `staleMs`: a connection cut without a word), version() is undefined, and callers remember
- * nothing. Connection failures are retried for as long as the listener is open; they never throw.
+ * may have been missed (connection lost, re-established). Its heartbeat is a notification of its
+ * own on the channel: PostgreSQL delivers a listener's notifications in commit order, so hearing
+ * the heartbeat proves that every notification committed before it was sent has been heard, end
+ * to end (a pooler that does not pass notifications on, or a connection cut without a word,
+ * fails that proof). While it cannot vouch (not yet listening, reconnecting, or no heartbeat heard
+ * for `staleMs`), version() is undefined, and callers remember nothing. Heartbeats, its own and
+ * other listeners', do not change the version. Connection failures are retried for as long as
+ * the listener is open; they never throw.
  */
 export class NotificationListener {
   readonly #url: string;
@@ -28,11 +36,13 @@ export class NotificationListener {
   readonly #retryMs: number;
   #generation = 0;
   #client: pg.Client | undefined;
-  /** When the heartbeat last came back (ms since epoch); 0 while not listening. */
+  /** When this listener last heard its own heartbeat (ms since epoch); 0 while it cannot vouch. */
   #aliveAt = 0;
   #heartbeat: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
+  /** This listener's heartbeat payload; every heartbeat's starts with HEARTBEAT. */
+  readonly #beat = `${HEARTBEAT}${randomUUID()}`;
 
   constructor(url: string, channel: string, options: NotificationListenerOptions = {}) {
     this.#url = url;
@@ -61,8 +71,12 @@ export class NotificationListener {
     if (this.#closed) return;
     // Named so that a database administrator can tell this connection apart in pg_stat_activity.
     const client = new pg.Client({ connectionString: this.#url, query_timeout: this.#staleMs, application_name: listenerName(this.#channel) });
-    client.on('notification', () => {
-      this.#generation += 1;
+    client.on('notification', ({ payload }) => {
+      if (payload === this.#beat) {
+        if (this.#client === client) this.#aliveAt = Date.now();
+      } else if (!payload?.startsWith(HEARTBEAT)) {
+        this.#generation += 1;
+      }
     });
     // Both fire on a cut connection; either one ends this client and schedules the next.
     client.on('error', () => this.#failed(client));
@@ -81,13 +95,11 @@ export class NotificationListener {
     this.#client = client;
     // Whatever was remembered before this connection listened may have missed a notification.
     this.#generation += 1;
-    this.#aliveAt = Date.now();
-    this.#heartbeat = setInterval(() => {
-      client.query('SELECT 1').then(() => {
-        if (this.#client === client) this.#aliveAt = Date.now();
-      }, () => this.#failed(client));
-    }, this.#heartbeatMs);
+    const beat = () => client.query('SELECT pg_notify($1, $2)', [this.#channel, this.#beat]).catch(() => this.#failed(client));
+    this.#heartbeat = setInterval(beat, this.#heartbeatMs);
     this.#heartbeat.unref();
+    // Vouching starts when the first heartbeat comes back.
+    await beat();
   }
 
   #failed(client: pg.Client): void {
