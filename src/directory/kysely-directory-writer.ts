@@ -131,32 +131,49 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   }
 
   /**
-   * Groups this write has read. Locked ones stay locked until commit (PostgreSQL; SQLite runs one
-   * write at a time); one read without a lock is serialised by the touch() that must follow its
-   * member changes (ReadOptions.lock), which also fails if the group was deleted meanwhile.
+   * Groups this write has read, and of those the ones it holds locked until commit (every read on
+   * SQLite, which runs one write at a time). A group read without a lock (ReadOptions.lock) is
+   * serialised by the touch() that must follow its member changes, which also fails if the group
+   * was deleted meanwhile.
    */
-  readonly #heldGroups = new Set<string>();
+  readonly #readGroups = new Set<string>();
+  readonly #lockedGroups = new Set<string>();
 
   override async get(kind: ResourceKind, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource | undefined> {
     const found = await super.get(kind, tenantId, id, options);
-    if (found && kind === 'Group') this.#heldGroups.add(`${tenantId}\u0000${id}`);
+    if (found && kind === 'Group') this.#heldGroup(tenantId, id, options?.lock !== false);
     return found;
   }
 
+  #heldGroup(tenantId: string, groupId: string, locked: boolean): void {
+    const key = `${tenantId}\u0000${groupId}`;
+    this.#readGroups.add(key);
+    if (locked || !this.d.rowLock) this.#lockedGroups.add(key);
+  }
+
   /**
-   * Serialises concurrent membership changes of one group: on PostgreSQL the group row is locked
-   * until commit; SQLite runs one write transaction at a time anyway. Also rejects an unknown group.
-   * A group this write read already (a PATCH reads it first) needs no second round trip.
+   * Before a write of a group's member rows: rejects an unknown group and, where `lock` says so,
+   * locks its row until commit (PostgreSQL). A group this write has read (a PATCH reads it
+   * first), or holds locked, needs no second round trip.
+   *
+   * Adding members needs no lock first: each inserted row's foreign key share-locks the group's
+   * key, so a concurrent DELETE of the group waits for the insert's commit. Removing them does:
+   * a removal holds its member rows and only then moves the group's version (touch), while a
+   * group DELETE holds the group and then deletes its member rows, so unlocked removals racing a
+   * DELETE deadlocked (PostgreSQL detects it after deadlock_timeout and one write is retried).
+   * Locking the group first puts both in the same order.
    */
-  private async lockGroup(tenantId: string, groupId: string): Promise<void> {
-    if (this.#heldGroups.has(`${tenantId}\u0000${groupId}`)) return;
+  private async lockGroup(tenantId: string, groupId: string, lock: boolean): Promise<void> {
+    const key = `${tenantId}\u0000${groupId}`;
+    if (this.#lockedGroups.has(key) || (!lock && this.#readGroups.has(key))) return;
     let query = this.db.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', '=', groupId);
-    if (this.d.rowLock) query = query.forUpdate();
+    if (this.d.rowLock && lock) query = query.forUpdate();
     if (!(await query.executeTakeFirst())) throw notFound(`Group ${groupId} not found`);
+    this.#heldGroup(tenantId, groupId, lock);
   }
 
   async addMembers(tenantId: string, groupId: string, members: { value: string; type: 'User' | 'Group' }[]): Promise<string[]> {
-    await this.lockGroup(tenantId, groupId);
+    await this.lockGroup(tenantId, groupId, false);
     // In id order: concurrent member changes of one group take row locks in the same order, so
     // two of them cannot deadlock on each other's member rows.
     const unique = [...new Map(members.map((m) => [m.value, m])).values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
@@ -174,7 +191,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   }
 
   async removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]> {
-    await this.lockGroup(tenantId, groupId);
+    await this.lockGroup(tenantId, groupId, true);
     const removed: string[] = [];
     for (const part of chunks([...new Set(ids)].sort())) {
       const rows = await this.db
@@ -190,7 +207,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   }
 
   async clearMembers(tenantId: string, groupId: string): Promise<string[]> {
-    await this.lockGroup(tenantId, groupId);
+    await this.lockGroup(tenantId, groupId, true);
     const rows = await this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('group_id', '=', groupId).returning('member_id').execute();
     return rows.map((row) => row.member_id as string);
   }

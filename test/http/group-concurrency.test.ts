@@ -5,7 +5,12 @@
  * store and on PostgreSQL, whose concurrency control differs (whole-database write lock vs row locks).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
 import type { TestContext } from 'node:test';
 import { needPostgres, scratchPostgresDatabase } from '../support/services.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -142,6 +147,24 @@ async function concurrentGroupDelete(s: TestServer): Promise<void> {
   assert.deepEqual(left, [], 'no member row outlives its group');
 }
 
+/**
+ * Member removals racing the group's DELETE: each PATCH deletes a member row and then moves the
+ * group's version, while the DELETE takes the group and then its member rows.
+ */
+async function concurrentRemovalsAndDelete(s: TestServer): Promise<void> {
+  const users = await inBatches(Array.from({ length: 10 }, (_, i) => `leaving-${i}@example.com`), 10, (name) => create(s, '/Users', minimalUser(name)));
+  const ids = users.map((u) => u.id as string);
+  const doomed = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Doomed', members: ids.map((value) => ({ value })) });
+  const race = await Promise.all([
+    ...ids.slice(0, 5).map((id) => s.scim(`/Groups/${doomed.id}`, { method: 'PATCH', body: patch({ op: 'remove', path: `members[value eq "${id}"]` }) })),
+    s.scim(`/Groups/${doomed.id}`, { method: 'DELETE' }),
+    ...ids.slice(5).map((id) => s.scim(`/Groups/${doomed.id}`, { method: 'PATCH', body: patch({ op: 'remove', path: `members[value eq "${id}"]` }) })),
+  ]);
+  assert.equal(race[5]!.status, 204, race[5]!.text);
+  for (const res of [...race.slice(0, 5), ...race.slice(6)]) assert.ok(res.status === 204 || res.status === 404, `removal racing a group DELETE: ${res.status} ${res.text}`);
+  assertScimError(await s.scim(`/Groups/${doomed.id}`), 404);
+}
+
 describe('concurrent member PATCHes to one group', () => {
   it('embedded store: 50 concurrent adds leave exactly 50 members', async () => {
     const s = await startTestServer();
@@ -151,6 +174,7 @@ describe('concurrent member PATCHes to one group', () => {
       await concurrentDuplicates(s);
       await concurrentMixedWrites(s);
       await concurrentGroupDelete(s);
+      await concurrentRemovalsAndDelete(s);
     } finally {
       await s.stop();
     }
@@ -174,6 +198,45 @@ describe('concurrent member PATCHes to one group', () => {
       await concurrentDuplicates(s);
       await concurrentMixedWrites(s);
       await concurrentGroupDelete(s);
+      await concurrentRemovalsAndDelete(s);
+    });
+
+    it('PostgreSQL store with a policy: the races queue provisioning jobs, and none deadlocks', async (t: TestContext) => {
+      if (!(await needPostgres(t))) return;
+      const db = await scratchPostgresDatabase('rolecall_http_concurrency_jobs');
+      const dir = mkdtempSync(join(tmpdir(), 'rolecall-policy-'));
+      let server: TestServer | undefined;
+      try {
+        // Every group of the races is mapped, so each member change and the group DELETE queue jobs
+        // (held for their COMMIT). The target refuses connections: its workers claim, fail and
+        // re-queue jobs meanwhile, which only adds job-row locking to the mix.
+        const policyFile = join(dir, 'policy.json');
+        writeFileSync(policyFile, JSON.stringify({
+          version: 1,
+          targets: [{ name: 'pg', kind: 'postgres', connection: { url: 'postgres://rolecall@127.0.0.1:1/none' } }],
+          mappings: ['Burst', 'Crossed', 'Doomed'].map((group) => ({ group, grants: { pg: ['reader'] } })),
+        }));
+        server = await startTestServer({ store: db.url, policy: policyFile, reconcileInterval: 0 });
+        const store = server.server.app.database.db;
+        const deadlocks = async () => {
+          // Each backend publishes its statistics at the end of a transaction at least 1 s after its
+          // last publication: wait that long, then end a transaction on every pooled connection.
+          await sleep(1100);
+          await Promise.all(Array.from({ length: 10 }, () => sql`SELECT pg_sleep(0.05)`.execute(store)));
+          return Number((await sql<{ n: string }>`SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`.execute(store)).rows[0]!.n);
+        };
+        const before = await deadlocks();
+        await concurrentMembership(server);
+        await concurrentGroupDelete(server);
+        await concurrentRemovalsAndDelete(server);
+        const jobs = await store.selectFrom('jobs').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+        assert.ok(Number(jobs.n) > 0, 'the member changes queued jobs');
+        assert.equal(await deadlocks(), before, 'no deadlock was detected (each costs a write deadlock_timeout and a retry)');
+      } finally {
+        await server?.stop();
+        await db.drop();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });
