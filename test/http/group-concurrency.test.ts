@@ -165,6 +165,25 @@ async function concurrentRemovalsAndDelete(s: TestServer): Promise<void> {
   assertScimError(await s.scim(`/Groups/${doomed.id}`), 404);
 }
 
+/**
+ * Users deleted while PATCHes add them to a group: the PATCH share-locks the users it adds, and
+ * a user's DELETE takes its row and then cascades to its member rows.
+ */
+async function concurrentUserDeletesAndAdds(s: TestServer): Promise<void> {
+  const users = await inBatches(Array.from({ length: 10 }, (_, i) => `quitting-${i}@example.com`), 10, (name) => create(s, '/Users', minimalUser(name)));
+  const ids = users.map((u) => u.id as string);
+  const group = await create(s, '/Groups', { schemas: [GROUP], displayName: 'Joined' });
+  const race = await Promise.all(ids.flatMap((id) => [
+    s.scim(`/Groups/${group.id}`, { method: 'PATCH', body: patch({ op: 'add', path: 'members', value: [{ value: id }] }) }),
+    s.scim(`/Users/${id}`, { method: 'DELETE' }),
+  ]));
+  for (const [i, res] of race.entries()) {
+    if (i % 2 === 1) assertStatus(res, 204);
+    else assert.ok(res.status === 204 || res.status === 400 || res.status === 404, `add racing the user's DELETE: ${res.status} ${res.text}`);
+  }
+  assert.deepEqual(await memberIds(s, group.id), [], 'no deleted user stays a member');
+}
+
 describe('concurrent member PATCHes to one group', () => {
   it('embedded store: 50 concurrent adds leave exactly 50 members', async () => {
     const s = await startTestServer();
@@ -214,7 +233,7 @@ describe('concurrent member PATCHes to one group', () => {
         writeFileSync(policyFile, JSON.stringify({
           version: 1,
           targets: [{ name: 'pg', kind: 'postgres', connection: { url: 'postgres://rolecall@127.0.0.1:1/none' } }],
-          mappings: ['Burst', 'Crossed', 'Doomed'].map((group) => ({ group, grants: { pg: ['reader'] } })),
+          mappings: ['Burst', 'Crossed', 'Doomed', 'Joined'].map((group) => ({ group, grants: { pg: ['reader'] } })),
         }));
         server = await startTestServer({ store: db.url, policy: policyFile, reconcileInterval: 0 });
         const store = server.server.app.database.db;
@@ -229,6 +248,7 @@ describe('concurrent member PATCHes to one group', () => {
         await concurrentMembership(server);
         await concurrentGroupDelete(server);
         await concurrentRemovalsAndDelete(server);
+        await concurrentUserDeletesAndAdds(server);
         const jobs = await store.selectFrom('jobs').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
         assert.ok(Number(jobs.n) > 0, 'the member changes queued jobs');
         assert.equal(await deadlocks(), before, 'no deadlock was detected (each costs a write deadlock_timeout and a retry)');
