@@ -239,7 +239,8 @@ describe('concurrent member PATCHes to one group', () => {
         const store = server.server.app.database.db;
         const deadlocks = async () => {
           // Each backend publishes its statistics at the end of a transaction at least 1 s after its
-          // last publication: wait that long, then end a transaction on every pooled connection.
+          // last publication: wait that long, then end a transaction on every pooled connection
+          // (ten concurrent statements on a pool of at most ten).
           await sleep(1100);
           await Promise.all(Array.from({ length: 10 }, () => sql`SELECT pg_sleep(0.05)`.execute(store)));
           return Number((await sql<{ n: string }>`SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`.execute(store)).rows[0]!.n);

@@ -7,17 +7,8 @@ import { TOKEN_CHANGES_CHANNEL } from '../../src/directory/directory-migrations.
 import { KyselyTenantRepository } from '../../src/directory/kysely-tenant-repository.ts';
 import { openDatabase } from '../../src/directory/open-database.ts';
 import { listenerName, NotificationListener } from '../../src/directory/postgres/notification-listener.ts';
+import { eventually } from '../e2e/e2e-world.ts';
 import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
-
-/** Polls `check` until it holds, for at most `ms`; returns whether it did. */
-async function eventually(check: () => Promise<boolean> | boolean, ms = 3000): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > until) return false;
-    await sleep(10);
-  }
-}
 
 describe('PostgreSQL token lookups remembered while the api_tokens trigger is heard', async () => {
   it('PostgreSQL is reachable', async (t) => {
@@ -59,7 +50,7 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
     try {
       const before = listener.version();
       const token = await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
-      assert.ok(await eventually(() => listener.version() !== before), 'the creation is announced');
+      await eventually('the creation is announced', () => assert.notEqual(listener.version(), before), 3000);
       assert.equal((await served.findTokenByHash('hash-1'))?.id, token.id);
       // Remembered: a change that sends no notification is not seen...
       await silently('hash-1', '2026-01-01T00:00:00.000Z');
@@ -67,11 +58,11 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
       await silently('hash-1', null);
       // ...while `rolecall token revoke` in another process (its UPDATE fires the trigger) is.
       const revoked = await cli.revokeToken(token.id);
-      assert.ok(await eventually(async () => (await served.findTokenByHash('hash-1'))?.revokedAt === revoked!.revokedAt), 'revocation seen');
+      await eventually('revocation seen', async () => assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, revoked!.revokedAt), 3000);
       // An unknown hash is remembered as unknown until another process creates that token.
       assert.equal(await served.findTokenByHash('hash-2'), undefined);
       await cli.createToken({ tenantId: tenant.id, name: 'okta', hash: 'hash-2', expiresAt: null });
-      assert.ok(await eventually(async () => (await served.findTokenByHash('hash-2')) !== undefined), 'creation seen');
+      await eventually('creation seen', async () => assert.notEqual(await served.findTokenByHash('hash-2'), undefined), 3000);
       // The repository's own writes are seen at once, before any notification could arrive.
       const own = await served.createToken({ tenantId: tenant.id, name: 'own', hash: 'hash-3', expiresAt: null });
       assert.equal((await served.findTokenByHash('hash-3'))?.revokedAt, null);
@@ -88,16 +79,16 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
     const { served, cli, tool, tenant, listener, silently, cleanup } = await setUp({ retryMs: 200 });
     try {
       await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
-      assert.ok(await eventually(async () => (await served.findTokenByHash('hash-1')) !== undefined));
+      await eventually('the token is found', async () => assert.notEqual(await served.findTokenByHash('hash-1'), undefined), 3000);
       const listening = async () => (await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE application_name = ${listenerName(TOKEN_CHANGES_CHANNEL)} AND datname = current_database()`.execute(tool.db)).rows.map((r) => r.pid);
       const [pid, ...others] = await listening();
       assert.ok(pid !== undefined && others.length === 0, 'one listening connection');
       await sql`SELECT pg_terminate_backend(${pid})`.execute(tool.db);
-      assert.ok(await eventually(() => listener.version() === undefined), 'the lost connection stops the listener vouching');
+      await eventually('the lost connection stops the listener vouching', () => assert.equal(listener.version(), undefined), 3000);
       // A change no one announces: with the listener down, the lookup reads it.
       await silently('hash-1', '2026-01-01T00:00:00.000Z');
       assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, '2026-01-01T00:00:00.000Z');
-      assert.ok(await eventually(() => listener.version() !== undefined), 'the listener reconnects');
+      await eventually('the listener reconnects', () => assert.notEqual(listener.version(), undefined), 3000);
       const [again] = await listening();
       assert.ok(again !== undefined && again !== pid, 'a new connection listens');
       await served.findTokenByHash('hash-1');
@@ -116,7 +107,7 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
       await other.start();
       const before = listener.version();
       await cli.createToken({ tenantId: tenant.id, name: 'entra', hash: 'hash-1', expiresAt: null });
-      assert.ok(await eventually(() => listener.version() !== before), 'the creation is announced');
+      await eventually('the creation is announced', () => assert.notEqual(listener.version(), before), 3000);
       assert.equal((await served.findTokenByHash('hash-1'))?.revokedAt, null);
       const version = listener.version();
       await silently('hash-1', '2026-01-01T00:00:00.000Z');

@@ -61,10 +61,11 @@ export class NotificationListener {
     return this.#aliveAt > 0 && Date.now() - this.#aliveAt < this.#staleMs ? String(this.#generation) : undefined;
   }
 
+  /** Stops listening; resolves once the connection is closed. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
-    this.#lost();
+    await this.#lost();
   }
 
   async #connect(): Promise<void> {
@@ -104,7 +105,7 @@ export class NotificationListener {
 
   #failed(client: pg.Client): void {
     if (this.#client !== undefined && this.#client !== client) return;
-    this.#lost();
+    void this.#lost();
     client.end().catch(() => undefined);
     if (this.#closed || this.#retry !== undefined) return;
     this.#retry = setTimeout(() => {
@@ -114,14 +115,14 @@ export class NotificationListener {
     this.#retry.unref();
   }
 
-  /** Stops vouching: from now on version() is undefined until a new connection listens. */
-  #lost(): void {
+  /** Stops vouching: from now on version() is undefined until a new connection listens. Resolves once the old connection is closed. */
+  async #lost(): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     this.#aliveAt = 0;
     this.#generation += 1;
     const client = this.#client;
     this.#client = undefined;
-    client?.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
