@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { createServer, type Socket } from 'node:net';
+import { describe, it, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { allMigrations } from '../../src/app/migrations.ts';
@@ -144,4 +145,22 @@ describe('PostgreSQL token lookups remembered while the api_tokens trigger is he
       await cleanup();
     }
   });
+});
+
+test('a listener whose server accepts the connection and never answers gives up on it in time', { timeout: 10_000 }, async () => {
+  const held: Socket[] = [];
+  const silent = createServer((socket) => void held.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as { port: number }).port;
+  const listener = new NotificationListener(`postgres://rolecall@127.0.0.1:${port}/none`, TOKEN_CHANGES_CHANNEL, { staleMs: 300, retryMs: 60_000 });
+  try {
+    const started = Date.now();
+    await listener.start();
+    assert.ok(Date.now() - started < 5000, 'start() does not wait without bound');
+    assert.equal(listener.version(), undefined);
+  } finally {
+    await listener.close();
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });

@@ -71,7 +71,13 @@ export class NotificationListener {
   async #connect(): Promise<void> {
     if (this.#closed) return;
     // Named so that a database administrator can tell this connection apart in pg_stat_activity.
-    const client = new pg.Client({ connectionString: this.#url, query_timeout: this.#staleMs, application_name: listenerName(this.#channel) });
+    // A connection attempt is bounded like a query: a server's start waits for the first one.
+    const client = new pg.Client({
+      connectionString: this.#url,
+      connectionTimeoutMillis: this.#staleMs,
+      query_timeout: this.#staleMs,
+      application_name: listenerName(this.#channel),
+    });
     client.on('notification', ({ payload }) => {
       if (payload === this.#beat) {
         if (this.#client === client) this.#aliveAt = Date.now();
