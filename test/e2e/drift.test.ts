@@ -146,6 +146,8 @@ test('e2e: hand-made drift is found by plan with exact statements and repaired b
       terminate(l),
       `REVOKE ${qi(reader)} FROM ${qi(l)}`,
       `GRANT ${qi(l)} TO CURRENT_USER`,
+      `ALTER ROLE ${qi(l)} NOLOGIN`,
+      terminate(l),
       `/* in every database */ REASSIGN OWNED BY ${qi(l)} TO ${qi(world.graveyard)}`,
       `/* in every database */ DROP OWNED BY ${qi(l)}`,
       `DROP ROLE IF EXISTS ${qi(l)}`,

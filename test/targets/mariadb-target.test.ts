@@ -204,6 +204,27 @@ test('mariadb target: roles, default role, recovery', { concurrency: false }, as
       assert.ok(!(await h.namesWithToken()).includes(perUserRole(login)));
     });
 
+    await t.test('a user dropped by hand keeps its session open: reported as absent with that session, and endSessions ends it', async () => {
+      const login = `${h.token}_fred`;
+      await ok(target.apply({ op: 'createLogin', login }));
+      await h.prepareLogin?.(login);
+      const session = await h.connectAs(login);
+      try {
+        await admin((c) => c.query(`DROP USER ${account(login)}`));
+        assert.equal(await session.alive(), true, 'MariaDB keeps a dropped user\'s session open');
+        assert.deepEqual(await target.readAccount(login), { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 1 });
+        const result = await target.apply({ op: 'endSessions', login });
+        assert.equal(result.outcome, 'applied', result.message);
+        assert.equal(result.statements.length, 1);
+        assert.match(result.statements[0]!, /^KILL CONNECTION \d+$/);
+        assert.equal(await session.alive(), false);
+        assert.equal((await target.readAccount(login)).sessions, 0);
+        assert.equal((await target.apply({ op: 'endSessions', login })).outcome, 'skipped');
+      } finally {
+        await session.close();
+      }
+    });
+
     await t.test("with offboarding 'lock', a drop step locks and reports skipped", async () => {
       const login = `${h.token}_dora`;
       const locking = h.sibling('lock');

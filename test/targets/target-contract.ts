@@ -186,6 +186,24 @@ async function contractCases(t: TestContext, h: ContractHarness): Promise<void> 
     }
   });
 
+  await t.test('a session open when the login is dropped does not outlive the drop and the endSessions after it', async () => {
+    // Neither engine ends a dropped login's sessions: PostgreSQL keeps them running without a name
+    // (the drop step ends them first), MariaDB keeps them under the name (endSessions finds them).
+    const login = name('dave');
+    await provision(login, [role('reader')]);
+    const session = await h.connectAs(login);
+    try {
+      assert.equal(await session.alive(), true);
+      await mustApply({ op: 'drop', login });
+      const ended = await target.apply({ op: 'endSessions', login });
+      assert.notEqual(ended.outcome, 'failed', ended.message);
+      assert.equal(await session.alive(), false);
+      assert.deepEqual(await target.readAccount(login), { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 });
+    } finally {
+      await session.close();
+    }
+  });
+
   await t.test('names with quotes, semicolons, @, spaces, Unicode and 200 characters create exactly themselves', async () => {
     const payloads = [
       `q'uote`,

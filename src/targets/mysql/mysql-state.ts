@@ -131,7 +131,8 @@ export async function readExistingRoles(db: MysqlQueryable, flavor: MysqlFlavor,
  */
 export function toActualAccount(login: string, grants: LoginGrants, marker: string, sessions: number): ActualAccount {
   const perUser = perUserRole(login);
-  if (!grants.exists) return { login, exists: false, managed: false, canLogin: false, roles: [], sessions: 0 };
+  // A dropped user's sessions stay open on the server: they are reported so offboarding ends them.
+  if (!grants.exists) return { login, exists: false, managed: false, canLogin: false, roles: [], sessions };
   const perUserRoleActive = grants.perUserRoleIsDefault && grants.direct.includes(perUser);
   const mapped = (list: string[]) => list.filter((r) => r !== marker && r !== perUser).sort();
   const roles = mapped([...new Set([...(perUserRoleActive ? grants.viaPerUser : []), ...grants.direct])]);

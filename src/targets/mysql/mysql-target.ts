@@ -125,14 +125,15 @@ export class MysqlTarget implements Target {
   }
 
   async readAccounts(logins: string[]): Promise<Map<string, ActualAccount>> {
-    // Sessions are counted alongside (a processlist read takes no lock the account DDL waits on);
-    // counts are kept for existing accounts only. Both reads settle before either failure is
-    // thrown, so no connection attempt outlives the call.
+    // Sessions are counted alongside (a processlist read takes no lock the account DDL waits on),
+    // for absent accounts too: a dropped user's open sessions outlive it, and offboarding must
+    // still end them. Both reads settle before either failure is thrown, so no connection
+    // attempt outlives the call.
     const [read, counted] = await Promise.allSettled([readGrantsOf(this.#db, this.kind, logins), countSessionsOf(this.#db, logins)]);
     if (read.status === 'rejected') throw read.reason;
     if (counted.status === 'rejected') throw counted.reason;
     const [grants, sessions] = [read.value, counted.value];
-    return new Map([...grants].map(([login, g]) => [login, toActualAccount(login, g, this.markerRole, g.exists ? sessions.get(login) ?? 0 : 0)]));
+    return new Map([...grants].map(([login, g]) => [login, toActualAccount(login, g, this.markerRole, sessions.get(login) ?? 0)]));
   }
 
   async listManaged(): Promise<ActualAccount[]> {
@@ -341,14 +342,17 @@ export class MysqlTarget implements Target {
 
   async #endSessions(login: string, send: (statement: SqlStatement) => Promise<void>): Promise<StepReport> {
     const grants = await readGrants(this.#db, this.kind, login);
-    if (!grants.exists) return { outcome: 'skipped', message: `${login} does not exist` };
-    if (!grants.viaPerUser.includes(this.markerRole)) throw this.#unmanaged(login);
+    if (grants.exists && !grants.viaPerUser.includes(this.markerRole)) throw this.#unmanaged(login);
     // PROCESSLIST knows the user name only, not the host part: with another account of that name
     // ('u'@'localhost'), killing by name would end sessions of an account Rolecall does not manage.
     if ((await countOtherHostAccounts(this.#db, this.kind, login)) > 0) {
       throw new RolecallError('conflict', `another account named ${login} exists with a different host; its sessions cannot be told apart`);
     }
-    for (const id of await sessionIds(this.#db, login)) {
+    const ids = await sessionIds(this.#db, login);
+    // The account is gone (dropped by this offboarding or by hand), but the server keeps a dropped
+    // user's sessions open: with no account of that name left, they can only be that user's.
+    if (!grants.exists && ids.length === 0) return { outcome: 'skipped', message: `${login} does not exist and has no open session` };
+    for (const id of ids) {
       try {
         await send(this.#sql.killConnection(id));
       } catch (error) {

@@ -205,6 +205,8 @@ export class PostgresTarget implements Target {
         if (this.offboarding === 'lock') return [postgresSql.setLogin(step.login, false)];
         return [
           postgresSql.joinRole(step.login),
+          postgresSql.setLogin(step.login, false),
+          postgresSql.terminateSessions(step.login),
           { text: inEveryDatabase(postgresSql.reassignOwned(step.login, this.graveyardRole).text), values: [] },
           { text: inEveryDatabase(postgresSql.dropOwned(step.login).text), values: [] },
           postgresSql.dropRole(step.login),
@@ -289,10 +291,14 @@ export class PostgresTarget implements Target {
     const account = await this.readAccount(login);
     if (!account.exists) return { outcome: 'skipped', message: `${login} does not exist` };
     if (!account.managed) throw this.#unmanaged(login);
+    await this.#terminate(login, send);
+    return { outcome: 'applied' };
+  }
+
+  async #terminate(login: string, send: (statement: SqlStatement) => Promise<void>): Promise<void> {
     await send(postgresSql.terminateSessions(login));
     const left = await pollUntilGone(() => countSessions(this.#db, login), SESSION_DEADLINE_MS);
     if (left > 0) throw new RolecallError('retry', `${left} session(s) of ${login} still open after ${SESSION_DEADLINE_MS} ms`);
-    return { outcome: 'applied' };
   }
 
   /**
@@ -300,7 +306,10 @@ export class PostgresTarget implements Target {
    * joins the role first (a CREATEROLE provisioner needs membership for REASSIGN/DROP OWNED); the
    * membership disappears with the role. When the drop is blocked (2BP01: grants made by others,
    * objects in databases it cannot reach; 42501) the login is locked instead and the step is
-   * reported 'skipped' with the reason (targets.md).
+   * reported 'skipped' with the reason (targets.md). The login is locked and its sessions ended
+   * first: PostgreSQL drops a role whose sessions are open and keeps them running, nameless in
+   * pg_stat_activity, where no later endSessions could find them (and their locks would hold
+   * DROP OWNED back).
    */
   async #drop(login: string, send: (statement: SqlStatement, db?: PgQueryable) => Promise<void>, sent: string[]): Promise<StepReport> {
     const account = await this.readAccount(login);
@@ -311,6 +320,8 @@ export class PostgresTarget implements Target {
       return { outcome: 'skipped', message: `offboarding is 'lock' on ${this.name}: ${login} locked, not dropped` };
     }
     await send(postgresSql.joinRole(login));
+    await send(postgresSql.setLogin(login, false));
+    await this.#terminate(login, send);
     try {
       for (const database of await readConnectableDatabases(this.#db)) {
         await this.#inDatabase(database, async (client) => {
