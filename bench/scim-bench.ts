@@ -171,7 +171,7 @@ async function vacuumAnalyze(url: string): Promise<void> {
   }
 }
 
-async function benchRolecall(store: string, label: string): Promise<{ label: string; audit: Map<string, Measured>; noAudit: Map<string, Measured>; rss: number; bodyBytes: number }> {
+async function benchRolecall(store: string, label: string): Promise<{ label: string; audit: Map<string, Measured>; noAudit: Map<string, Measured>; rss: { total: number; file: number }; bodyBytes: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rolecall-bench-'));
   const dataDirOff = mkdtempSync(join(tmpdir(), 'rolecall-bench-off-'));
   const pg = store === 'postgres' ? await scratchPostgresDatabase('rolecall_bench') : undefined;
@@ -277,7 +277,7 @@ async function main() {
     }
   }
   lines.push('');
-  for (const r of results) lines.push(`${r.label}: server resident memory after the run: ${f(r.rss / 1_048_576)} MB`);
+  for (const r of results) lines.push(`${r.label}: server resident memory after the run: ${f(r.rss.total / 1_048_576)} MB, of which ${f(r.rss.file / 1_048_576)} MB file-backed (the memory-mapped store and the program's files)`);
   const errors = results.flatMap((r) => [...r.audit.values(), ...r.noAudit.values()]).reduce((n, m) => n + m.throughput.errors + (m.atRate?.errors ?? 0), 0);
   lines.push(`non-2xx answers during the Rolecall runs: ${errors}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -116,13 +116,17 @@ export async function fixedRate(baseUrl: string, headers: Record<string, string>
   return summarise(latencies, errors, (performance.now() - started) / 1000, statuses);
 }
 
-export function rssOf(pid: number): number {
+/** Resident memory in bytes: all of it (VmRSS) and its file-backed part (RssFile: mapped files, reclaimable by the kernel). */
+export function rssOf(pid: number): { total: number; file: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /VmRSS:\s+(\d+) kB/.exec(status);
-    return m ? Number(m[1]) * 1024 : NaN;
+    const kB = (field: string) => {
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+      return m ? Number(m[1]) * 1024 : NaN;
+    };
+    return { total: kB('VmRSS'), file: kB('RssFile') };
   } catch {
-    return NaN;
+    return { total: NaN, file: NaN };
   }
 }
 
