@@ -3,6 +3,7 @@ import type { DirectoryReader, GroupRef, ListQuery, ListResult, MemberRef, ReadO
 import { chunks } from '../domain/chunks.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { SAMPLE_EVERY, type ReadCache } from './read-cache.ts';
+import { textBackedResource } from './text-backed-resource.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 import type { ListQueryTemplates } from './list-query-templates.ts';
 
@@ -58,15 +59,9 @@ export class KyselyDirectoryReader implements DirectoryReader {
   ) {}
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
-    const resource: StoredResource = {
-      kind,
-      tenantId: row.tenant_id,
-      id: row.id,
-      data: this.d.parseJson(row.data),
-      version: Number(row.version),
-      created: row.created,
-      lastModified: row.last_modified,
-    };
+    const fields = { kind, tenantId: row.tenant_id, id: row.id, version: Number(row.version), created: row.created, lastModified: row.last_modified };
+    // JSON text (the embedded store) is parsed when first read: a list page may never need it.
+    const resource: StoredResource = typeof row.data === 'string' ? textBackedResource(fields, row.data) : { ...fields, data: this.d.parseJson(row.data) };
     if (row.groups !== undefined) {
       resource.groups = (this.d.parseJson(row.groups) as unknown as [string, string][]).map(([value, display]) => ({ value, display }));
     }

@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { TokenService } from '../auth/token-service.ts';
 import type { RequestContext } from '../domain/directory-change.ts';
-import { errorResponse, isUnexpected, reportToStderr, type ScimResponse } from '../scim/messages.ts';
+import { errorResponse, isUnexpected, reportToStderr, serializeBody, type ScimResponse } from '../scim/messages.ts';
 import type { ScimDispatcher } from '../scim/scim-dispatcher.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { requestView } from './request-view.ts';
@@ -98,7 +98,7 @@ function send(c: Context, response: ScimResponse, requestId: string): Response {
   if (response.status === 401) headers['www-authenticate'] = 'Bearer realm="rolecall"';
   if (response.body === undefined) return new Response(null, { status: response.status, headers });
   headers['content-type'] = SCIM_CONTENT_TYPE;
-  return new Response(JSON.stringify(response.body), { status: response.status, headers });
+  return new Response(serializeBody(response.body), { status: response.status, headers });
 }
 
 /**

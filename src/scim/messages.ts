@@ -18,8 +18,32 @@ export interface ScimResponse {
   location?: string;
 }
 
+/**
+ * A resource already rendered as JSON text (renderResourceText), kept as such inside a body
+ * until serializeBody writes it out. JSON.stringify still writes it correctly, by parsing it.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
+/** A list page's resource: an object, or one already rendered as text. */
+export type ListedResource = Record<string, unknown> | JsonText;
+
+/** A body as JSON text, writing JsonText resources of a ListResponse as they are. */
+export function serializeBody(body: Record<string, unknown>): string {
+  const resources = body.Resources;
+  if (!Array.isArray(resources) || !resources.some((r) => r instanceof JsonText)) return JSON.stringify(body);
+  const envelope = JSON.stringify({ ...body, Resources: undefined });
+  const items = resources.map((r) => (r instanceof JsonText ? r.text : JSON.stringify(r)));
+  return `${envelope.slice(0, -1)},"Resources":[${items.join(',')}]}`;
+}
+
 /** RFC 7644 §3.4.2 ListResponse; integers are JSON numbers (Okta checks). */
-export function listResponse(totalResults: number, startIndex: number, resources: Record<string, unknown>[]): Record<string, unknown> {
+export function listResponse(totalResults: number, startIndex: number, resources: ListedResource[]): Record<string, unknown> {
   return {
     schemas: [LIST_RESPONSE],
     totalResults,

@@ -5,13 +5,13 @@ import { badRequest, notFound, ScimError } from '../domain/errors.ts';
 import { checkIfMatch, etagMatches, etagOf } from './etag.ts';
 import { parseFilter } from './filter/parse-filter.ts';
 import { parseListParams, type ListParams, type PagingLimits } from './list-params.ts';
-import { listResponse, type ScimResponse } from './messages.ts';
+import { JsonText, listResponse, type ListedResource, type ScimResponse } from './messages.ts';
 import { applyPatch, type MemberDelta } from './patch/apply-patch.ts';
-import { renderResource, type RenderExtras } from './render-resource.ts';
+import { renderResource, renderResourceText, type RenderExtras } from './render-resource.ts';
 import { extractMembers, normalizeResource } from './resource-input/normalize-resource.ts';
 import type { DirectoryReader, DirectoryWriter, ReadOptions, ResourceStore, StoredResource } from './resource-store.ts';
 import type { ResourceTypeDef } from './schema/attribute.ts';
-import { projectAttributes } from './schema/project-attributes.ts';
+import { defaultHiddenKeys, projectAttributes } from './schema/project-attributes.ts';
 
 /**
  * Attempts of one read-modify-write (PUT, PATCH) that lost a race to a concurrent writer. Each
@@ -63,7 +63,7 @@ export class ResourceEndpoint {
       schema: this.type,
       groups: this.loadsGroups(params),
     });
-    const resources = await Promise.all(result.resources.map((r) => this.render(this.store, call, r, params)));
+    const resources = await Promise.all(result.resources.map((r) => this.renderListed(call, r, params)));
     return { status: 200, body: listResponse(result.totalResults, params.startIndex, resources) };
   }
 
@@ -220,6 +220,20 @@ export class ResourceEndpoint {
     if (this.loadsGroups(params)) extras.groups = stored.groups ?? await reader.groupsOf(call.tenantId, stored.id);
     const full = renderResource(this.type, stored, call.baseUrl, extras);
     return projectAttributes(full, this.type, params.attributes, params.excludedAttributes);
+  }
+
+  /**
+   * A list page's resource: in the default view, a user's text spliced from the stored text when
+   * it can be (renderResourceText), else the object render() gives.
+   */
+  private async renderListed(call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>): Promise<ListedResource> {
+    const hidden = params.attributes || params.excludedAttributes || this.kind !== 'User' ? null : defaultHiddenKeys(this.type);
+    if (hidden && stored.dataText !== undefined) {
+      const groups = stored.groups ?? await this.store.groupsOf(call.tenantId, stored.id);
+      const text = renderResourceText(this.type, stored, call.baseUrl, { groups }, hidden);
+      if (text !== undefined) return new JsonText(text);
+    }
+    return this.render(this.store, call, stored, params);
   }
 
   private change(r: StoredResource, verb: 'created' | 'updated' | 'deleted'): DirectoryChange {

@@ -14,6 +14,12 @@ export interface StoredResource {
   tenantId: string;
   id: string;
   data: Record<string, unknown>;
+  /**
+   * `data` as the JSON text the store keeps, while `data` has been neither read nor replaced
+   * (so the text cannot be stale): list pages splice it into their answer without parsing it.
+   * Not enumerable, so a spread copy never carries it.
+   */
+  readonly dataText?: string;
   /** Incremented on every change, including membership changes of a group; the ETag is W/"<version>". */
   version: number;
   created: string;

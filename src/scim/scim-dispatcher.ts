@@ -2,7 +2,7 @@ import { badRequest, notFound, ScimError } from '../domain/errors.ts';
 import { BulkProcessor, type BulkLimits } from './bulk-processor.ts';
 import { parseFilter } from './filter/parse-filter.ts';
 import { parseListParams, type PagingLimits } from './list-params.ts';
-import { errorResponse, isUnexpected, listResponse, reportToStderr, SEARCH_REQUEST, type ScimResponse } from './messages.ts';
+import { errorResponse, isUnexpected, listResponse, reportToStderr, SEARCH_REQUEST, type ListedResource, type ScimResponse } from './messages.ts';
 import type { ResourceEndpoint, ScimCall } from './resource-endpoint.ts';
 import type { ResourceStore } from './resource-store.ts';
 import { resourceTypesResource, schemasResource, serviceProviderConfig } from './schema/discovery.ts';
@@ -135,14 +135,14 @@ export class ScimDispatcher {
         parts.push({ endpoint, total: 0 });
       }
     }
-    const resources: Record<string, unknown>[] = [];
+    const resources: ListedResource[] = [];
     let skip = params.startIndex - 1;
     let room = params.count;
     for (const { endpoint, total } of parts) {
       if (room === 0) break;
       if (skip >= total) { skip -= total; continue; }
       const page = await endpoint.list(call, { ...raw, startIndex: skip + 1, count: room });
-      const found = (page.body?.Resources ?? []) as Record<string, unknown>[];
+      const found = (page.body?.Resources ?? []) as ListedResource[];
       resources.push(...found);
       room -= found.length;
       skip = 0;

@@ -86,6 +86,20 @@ async function protocolChecks(t: TestContext, s: TestServer): Promise<void> {
     await expectUsers(s, fx, `id eq "${ids.zed}"`, ['zed']);
   });
 
+  await t.test('a listed user is the user GET returns: with its groups, extension and meta (§3.4.2)', async () => {
+    // On the embedded store list pages splice the stored text; GET renders the object.
+    const res = await s.scim(`/Users${q({ count: 100 })}`);
+    const listed = assertListResponse(res, { totalResults: 4 });
+    for (const user of listed) {
+      const one = await s.scim(`/Users/${user.id as string}`);
+      assertStatus(one, 200);
+      assert.deepEqual(user, one.json, String(user.userName));
+    }
+    const bjensen = listed.find((u) => u.id === ids.bjensen)!;
+    assert.deepEqual((bjensen.groups as { display: string }[]).map((g) => g.display), ['Admins']);
+    assert.deepEqual(bjensen.schemas, [USER, ENTERPRISE]);
+  });
+
   await t.test('dateTime comparisons on meta (§3.4.2.2)', async () => {
     await expectUsers(s, fx, `meta.lastModified gt "${fx.between}"`, ['jsmith', 'adoe', 'zed']);
     await expectUsers(s, fx, `meta.created lt "${fx.between}"`, ['bjensen']);

@@ -40,6 +40,14 @@ function defaultShape(type: ResourceTypeDef): ReadonlySet<string> | null {
 }
 
 /**
+ * The top-level attribute names (lower case) the default view leaves out, or null when the
+ * default view needs the full walk (see defaultShape).
+ */
+export function defaultHiddenKeys(type: ResourceTypeDef): ReadonlySet<string> | null {
+  return defaultShape(type);
+}
+
+/**
  * Keys are matched case-insensitively, as attribute names are (RFC 7643 §2.1). A resource that
  * holds none of them (nearly every one: a password is seldom stored) is returned as it is.
  */
