@@ -277,7 +277,7 @@ async function main() {
     }
   }
   lines.push('');
-  for (const r of results) lines.push(`${r.label}: server resident memory after the run: ${f(r.rss.total / 1_048_576)} MB, of which ${f(r.rss.file / 1_048_576)} MB file-backed (the memory-mapped store and the program's files)`);
+  for (const r of results) lines.push(`${r.label}: server resident memory after the run: ${f(r.rss.total / 1_048_576)} MB, of which ${f(r.rss.file / 1_048_576)} MB file-backed (the program's mapped files)`);
   const errors = results.flatMap((r) => [...r.audit.values(), ...r.noAudit.values()]).reduce((n, m) => n + m.throughput.errors + (m.atRate?.errors ?? 0), 0);
   lines.push(`non-2xx answers during the Rolecall runs: ${errors}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { sql } from 'kysely';
-import { openSqlite, planStableSql, SERVER_MMAP_BYTES } from './sqlite-dialect.ts';
+import { openSqlite, planStableSql } from './sqlite-dialect.ts';
 
 test('LIMIT and OFFSET parameters are prepared behind a cast; literals and other text are left alone', () => {
   assert.equal(
@@ -31,25 +30,6 @@ test('queries with LIMIT and OFFSET parameters answer as before on the embedded 
     assert.equal((await db.selectFrom('t').select((eb) => eb.fn.countAll().as('c')).executeTakeFirstOrThrow()).c, 4);
   } finally {
     await close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test("the server's connection reads the file through a memory map; a CLI's connection does not", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rolecall-sqlite-'));
-  const mmapOf = async (exclusive: boolean) => {
-    const { db, close } = await openSqlite(dir, exclusive);
-    try {
-      const { rows } = await sql<{ mmap_size: number }>`PRAGMA mmap_size`.execute(db);
-      return rows[0]?.mmap_size;
-    } finally {
-      await close();
-    }
-  };
-  try {
-    assert.equal(await mmapOf(true), SERVER_MMAP_BYTES);
-    assert.equal(await mmapOf(false), 0);
-  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -14,14 +14,6 @@ const STATEMENT_CACHE_SIZE = 256;
 const BUSY_TIMEOUT_MS = 5000;
 /** WAL pages (4 KiB) after which the writing connection checkpoints itself, should the background thread fall behind. */
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
-/**
- * The server reads the database file through a memory map of up to this many bytes: a page
- * read is then a memory access, not a pread() into SQLite's 2 MB page cache (a list page of 100
- * users reads ~300 pages of a 74 MB file at 100,000 users: 15-20% more pages/s measured).
- * Mapped pages are the kernel's page cache, counted in the process's RSS as file-backed
- * (RssFile) and reclaimable; writes still go through the WAL.
- */
-export const SERVER_MMAP_BYTES = 256 * 1024 * 1024;
 
 /** Kysely's bound LIMIT and OFFSET parameters, as it writes them. */
 const BARE_LIMIT = /\b(limit|offset) \?/g;
@@ -133,10 +125,7 @@ export async function openSqlite(dataDir: string, exclusive = true): Promise<{ d
   // The server checkpoints from a worker thread (see background-checkpoint.ts); its own connection
   // checkpoints only if the WAL grows past ~40 MB. Short-lived CLI connections keep SQLite's default.
   const checkpoint = owner ? startBackgroundCheckpoint(file) : undefined;
-  if (owner) {
-    raw.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-    raw.pragma(`mmap_size = ${SERVER_MMAP_BYTES}`);
-  }
+  if (owner) raw.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
 
   const pidFile = join(dataDir, SQLITE_PID_FILE);
   if (owner) writeFileSync(pidFile, `${process.pid}\n`);
