@@ -67,6 +67,8 @@ export interface DialectSql {
   readonly keptCounts: boolean;
   /** The JSON column as read from the driver (text on SQLite, parsed jsonb on PostgreSQL). */
   parseJson(value: unknown): Record<string, unknown>;
+  /** A JSON column read as its text, so a reader may splice it without parsing (jsonb's output form on PostgreSQL). */
+  jsonAsText(column: RawBuilder<unknown>): RawBuilder<string>;
   /** A unique or primary-key constraint violation; returns the constraint's name or column list. */
   uniqueViolation(error: unknown): string | undefined;
   /** Serialization failure, deadlock or busy: the whole transaction may be retried. */

@@ -40,7 +40,7 @@ export interface ResourceRow {
   groups?: unknown;
 }
 
-const COLUMNS = ['r.tenant_id', 'r.id', 'r.data', 'r.version', 'r.created', 'r.last_modified'] as const;
+const COLUMNS = ['r.tenant_id', 'r.id', 'r.version', 'r.created', 'r.last_modified'] as const;
 
 /**
  * The read side of the directory over a Kysely executor: the database for plain reads, or the
@@ -60,7 +60,7 @@ export class KyselyDirectoryReader implements DirectoryReader {
 
   protected toResource(kind: ResourceKind, row: ResourceRow): StoredResource {
     const fields = { kind, tenantId: row.tenant_id, id: row.id, version: Number(row.version), created: row.created, lastModified: row.last_modified };
-    // JSON text (the embedded store) is parsed when first read: a list page may never need it.
+    // JSON text (every read; a write's RETURNING brings parsed jsonb on PostgreSQL) is parsed when first read: a list page may never need it.
     const resource: StoredResource = typeof row.data === 'string' ? textBackedResource(fields, row.data) : { ...fields, data: this.d.parseJson(row.data) };
     if (row.groups !== undefined) {
       resource.groups = (this.d.parseJson(row.groups) as unknown as [string, string][]).map(([value, display]) => ({ value, display }));
@@ -80,7 +80,9 @@ export class KyselyDirectoryReader implements DirectoryReader {
   }
 
   private selection(kind: ResourceKind, groups: boolean | undefined) {
-    return kind === 'User' && groups ? [...COLUMNS, this.groupsColumn()] : [...COLUMNS];
+    // data as text on both stores: toResource parses it only when it is read (textBackedResource).
+    const columns = [...COLUMNS, this.d.jsonAsText(sql.ref('r.data')).as('data')];
+    return kind === 'User' && groups ? [...columns, this.groupsColumn()] : columns;
   }
 
   async get(kind: ResourceKind, tenantId: string, id: string, options: ReadOptions = {}): Promise<StoredResource | undefined> {

@@ -35,11 +35,12 @@ export function renderResource(
 
 /**
  * renderResource's default view (no `attributes`/`excludedAttributes`) as JSON text, spliced
- * from the stored JSON text (`dataText`) without parsing it: the same text JSON.stringify
- * gives for renderResource's object, key for key. Undefined when the stored text does not
- * show that plainly: `schemas` not first or not the URNs its extension keys imply, a key that
- * rendering sets or the default view hides (`hidden`, lower case) anywhere in the text. Those
- * render through the object. Keys are found as `"name":`, which inside a JSON string value
+ * from the stored JSON text (`dataText`) without parsing it: the same JSON as renderResource's
+ * object, key for key (and the same bytes for JSON.stringify's text; jsonb's output form keeps
+ * its spaces). Undefined when the stored text does not show that plainly: `schemas` not in
+ * one of those forms or not the URNs its extension keys imply, a key that rendering sets or
+ * the default view hides (`hidden`, lower case) anywhere in the text. Those render through
+ * the object. Keys are found as `"name":`, which inside a JSON string value
  * would be `\"name\":`: a string value never matches, a nested key of that name only makes
  * the resource take the object path.
  */
@@ -55,14 +56,19 @@ export function renderResourceText(
   const shape = textShapeOf(type, hidden);
   let schemas = shape.prefixes;
   for (const ext of shape.extensions) schemas = text.includes(ext.key) ? schemas.with : schemas.without;
-  if (!text.startsWith(schemas.prefix) || shape.setOrHidden.test(text)) return undefined;
+  if (!(text.startsWith(schemas.compact) || text.includes(schemas.spaced)) || shape.setOrHidden.test(text)) return undefined;
   const groups = extras.groups ? `,"groups":${JSON.stringify(groupsOf(baseUrl, extras.groups))}` : '';
   return `${text.slice(0, -1)},"id":${JSON.stringify(stored.id)}${groups},"meta":${JSON.stringify(metaOf(type, stored, baseUrl))}}`;
 }
 
-/** A binary tree over the type's extensions (present or not, in order) whose leaves are the texts `{"schemas":[...]` starts with. */
+/**
+ * A binary tree over the type's extensions (present or not, in order) whose leaves hold how
+ * `schemas` with those URNs appears: first in JSON.stringify's text (the embedded store), or
+ * anywhere in jsonb's output form (PostgreSQL: `"schemas": ["a", "b"]`, keys in jsonb order).
+ */
 interface PrefixTree {
-  prefix: string;
+  compact: string;
+  spaced: string;
   with: PrefixTree;
   without: PrefixTree;
 }
@@ -82,7 +88,7 @@ function textShapeOf(type: ResourceTypeDef, hidden: ReadonlySet<string>): TextSh
   let shape = byHidden.get(hidden);
   if (shape) return shape;
   const tree = (schemas: string[], rest: string[]): PrefixTree => {
-    const leaf = { prefix: `{"schemas":${JSON.stringify(schemas)}` } as PrefixTree;
+    const leaf = { compact: `{"schemas":${JSON.stringify(schemas)}`, spaced: `"schemas": ${JSON.stringify(schemas).replaceAll('","', '", "')}` } as PrefixTree;
     if (rest.length === 0) return leaf;
     return { ...leaf, with: tree([...schemas, rest[0]!], rest.slice(1)), without: tree(schemas, rest.slice(1)) };
   };

@@ -79,6 +79,7 @@ export const postgresSql: DialectSql = {
   rowLock: true,
   keptCounts: true,
   parseJson: (value) => (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>,
+  jsonAsText: (column) => sql<string>`(${column})::text`,
   uniqueViolation: (error) => {
     const { code, constraint } = error as { code?: unknown; constraint?: unknown };
     return code === UNIQUE_VIOLATION ? String(constraint ?? '') : undefined;

@@ -225,6 +225,7 @@ export const sqliteSql: DialectSql = {
   rowLock: false,
   keptCounts: false,
   parseJson: (value) => JSON.parse(value as string) as Record<string, unknown>,
+  jsonAsText: (column) => sql<string>`${column}`,
   uniqueViolation: (error) => {
     const { code, message } = error as { code?: unknown; message?: unknown };
     if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return undefined;
