@@ -6,6 +6,20 @@ import type { Principal } from './job.ts';
 const CHUNK = 500;
 
 /**
+ * The one order in which every writer touches principals' queued jobs: enqueueJobs' upserts
+ * and a worker's requeues (a requeued job takes the principal's `jobs_one_queued` slot). Two
+ * transactions touching the same principals' slots in one order cannot deadlock.
+ */
+export function inPrincipalOrder<T>(items: readonly T[], principalOf: (item: T) => Principal): T[] {
+  return [...items].sort((a, b) => {
+    const [x, y] = [principalKey(principalOf(a)), principalKey(principalOf(b))];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+const principalKey = (p: Principal) => `${p.tenantId}\u0000${p.userId}\u0000${p.target}`;
+
+/**
  * Queues a job for each principal, in the caller's transaction when `db` is one. A principal
  * that already has a queued job gets no second one (the partial unique index `jobs_one_queued`):
  * that job recomputes the plan when it runs, so it covers this change too, PROVIDED it runs
@@ -19,9 +33,7 @@ const CHUNK = 500;
  */
 export async function enqueueJobs(db: Kysely<any>, principals: Principal[], now: Date = new Date()): Promise<void> {
   const at = now.toISOString();
-  const unique = new Map(principals.map((p) => [`${p.tenantId}\u0000${p.userId}\u0000${p.target}`, p]));
-  // One order for every writer, so two transactions touching the same queued jobs cannot deadlock.
-  const sorted = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
+  const sorted = inPrincipalOrder([...new Map(principals.map((p) => [principalKey(p), p])).values()], (p) => p);
   const rows = sorted.map((p) => ({
     tenant_id: p.tenantId,
     user_id: p.userId,

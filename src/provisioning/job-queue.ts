@@ -3,7 +3,7 @@ import type { Database } from '../directory/database.ts';
 import { QueryTemplate } from '../directory/query-template.ts';
 import { chunks } from '../domain/chunks.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { enqueueJobs } from './enqueue-jobs.ts';
+import { enqueueJobs, inPrincipalOrder } from './enqueue-jobs.ts';
 import type { AttemptOutcome, Job, JobAttempt, JobState, Principal } from './job.ts';
 import type { StepResult } from './target.ts';
 
@@ -180,9 +180,9 @@ export class JobQueue {
         }
         for (const item of part) states.set(item.job.id, held.has(item.job.id) ? 'done' : 'lost');
       }
-      for (const { job, report } of items) {
-        if (report.outcome !== 'done') states.set(job.id, await this.finishOne(tx, job, workerId, report, now));
-      }
+      // Requeues take principals' queued slots: in the order enqueueJobs takes them (no deadlock with a SCIM write's upserts).
+      const unfinished = inPrincipalOrder(items.filter((item) => item.report.outcome !== 'done'), (item) => item.job);
+      for (const { job, report } of unfinished) states.set(job.id, await this.finishOne(tx, job, workerId, report, now));
       return items.map((item) => states.get(item.job.id)!);
     });
   }
@@ -228,7 +228,7 @@ export class JobQueue {
         .$if(!options.all, (q) => q.where('locked_until', '<', now.toISOString()))
         .$if(this.postgres, (q) => q.forUpdate().skipLocked())
         .execute();
-      for (const job of rows.map(toJob)) {
+      for (const job of inPrincipalOrder(rows.map(toJob), (j) => j)) {
         const exhausted = job.attempts >= this.maxAttempts;
         const error = `lease of ${job.lockedBy ?? 'unknown worker'} expired at ${job.lockedUntil ?? '?'}${exhausted ? ` (gave up after ${job.attempts} attempts)` : ''}`;
         // The claim time is the last updated_at (lease renewals do not touch it).

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pg from 'pg';
 import { enqueueJobs } from '../../src/provisioning/enqueue-jobs.ts';
 import { JobQueue } from '../../src/provisioning/job-queue.ts';
 import type { Principal } from '../../src/provisioning/job.ts';
 import { eachStore, postgresStore } from './store-databases.ts';
 import { finishJob } from './finish-job.ts';
+import { waitFor } from './wait-for.ts';
 
 /** A clock the test moves by hand. */
 function manualClock(start = '2026-01-01T00:00:00.000Z') {
@@ -237,6 +239,43 @@ test('PostgreSQL: a queued job coalescing an uncommitted change is not claimed u
     }
     assert.equal((await worker.claim('w', { target: 'db1', limit: 1 })).length, 1);
   } finally {
+    await store.cleanup();
+  }
+});
+
+test('PostgreSQL: a worker requeueing failed jobs and a SCIM write queueing the same principals do not deadlock', async (t) => {
+  const store = await postgresStore(t);
+  if (!store) return;
+  const scim = new pg.Client({ connectionString: store.location });
+  await scim.connect();
+  try {
+    const queue = new JobQueue(store.database);
+    await queue.enqueue([alice, bob]);
+    const claimed = await queue.claim('w', { target: 'db1', limit: 10 });
+    // Handed to finishMany bob first: a requeue takes the principal's queued slot in that order unless sorted.
+    const items = ['bob', 'alice'].map((userId) => ({ job: claimed.find((j) => j.userId === userId)!, report: failed }));
+    const at = new Date().toISOString();
+    const upsert = (p: Principal) => scim.query(
+      `INSERT INTO jobs (tenant_id, user_id, target, state, attempts, run_after, created_at, updated_at) VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4)
+       ON CONFLICT (tenant_id, user_id, target) WHERE state = 'queued' DO UPDATE SET updated_at = excluded.updated_at`,
+      [p.tenantId, p.userId, p.target, at]);
+    // A SCIM write's upserts in enqueueJobs' order (alice, then bob), with the worker finishing in between.
+    await scim.query('BEGIN');
+    await upsert(alice);
+    const finished = queue.finishMany(items, 'w');
+    // The worker's transaction waits for the SCIM write (on alice's slot, or with the old order after taking bob's).
+    await waitFor("the worker's wait on the SCIM write", async () => {
+      const { rows } = await scim.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+      return rows[0].n > 0;
+    });
+    const second = upsert(bob).then(() => scim.query('COMMIT'));
+    const [write, finish] = await Promise.allSettled([second, finished]);
+    assert.equal(write.status, 'fulfilled', write.status === 'rejected' ? String(write.reason) : '');
+    assert.equal(finish.status, 'fulfilled', finish.status === 'rejected' ? String(finish.reason) : '');
+    const queued = await queue.listJobs({ state: 'queued' });
+    assert.deepEqual(queued.map((j) => j.userId).sort(), ['alice', 'bob'], 'one queued job per principal');
+  } finally {
+    await scim.end();
     await store.cleanup();
   }
 });
