@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { sql } from 'kysely';
 import type { ServerConfig } from '../../src/app/config.ts';
 import { ensureDefaultTenant, openRolecall } from '../../src/app/open-rolecall.ts';
 
 const CONTEXT = { requestId: 'bench-seed', tenantId: '', tokenId: null, clientAddress: null, method: 'SEED', path: '/' };
 
-/** Seeds users and groups straight through the store (the bench measures requests, not seeding). */
+/** Seeds users and groups straight through the store (the bench measures requests, not seeding), with ids as SCIM creates assign them (UUIDv7). */
 export async function seedDirectory(config: ServerConfig, sizes: { users: number; groups: number; bigGroupMembers: number }) {
   const app = await openRolecall(config, { exclusive: false });
   try {
@@ -17,7 +17,7 @@ export async function seedDirectory(config: ServerConfig, sizes: { users: number
     for (let start = 0; start < sizes.users; start += 5000) {
       await app.store.write(context, async (w) => {
         for (let i = start; i < Math.min(sizes.users, start + 5000); i++) {
-          const id = randomUUID();
+          const id = uuidv7();
           userIds.push(id);
           await w.insert('User', tenant.id, {
             id,
@@ -32,10 +32,10 @@ export async function seedDirectory(config: ServerConfig, sizes: { users: number
         }
       });
     }
-    const bigGroupId = randomUUID();
+    const bigGroupId = uuidv7();
     await app.store.write(context, async (w) => {
       for (let g = 0; g < sizes.groups; g++) {
-        await w.insert('Group', tenant.id, { id: g === 0 ? bigGroupId : randomUUID(), data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `group${g}` } });
+        await w.insert('Group', tenant.id, { id: g === 0 ? bigGroupId : uuidv7(), data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `group${g}` } });
       }
     });
     for (let start = 0; start < sizes.bigGroupMembers; start += 5000) {

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { v7 as uuidv7 } from 'uuid';
 import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError } from '../domain/errors.ts';
 import { checkIfMatch, etagMatches, etagOf } from './etag.ts';
@@ -71,7 +71,11 @@ export class ResourceEndpoint {
     const data = normalizeResource(this.type, body, 'create');
     const members = this.kind === 'Group' ? extractMembers(body) : undefined;
     const stored = await this.store.write(call.context, async (w) => {
-      const created = await w.insert(this.kind, call.tenantId, { id: randomUUID(), data });
+      // Time-ordered ids (UUIDv7): a new resource's primary-key and member-row index entries go
+      // to the end of their indexes instead of a random page each, so a group commit writes a
+      // few index pages to the WAL instead of one per write and index (RFC 7643 §3.1 asks only
+      // for a unique, stable, server-assigned id).
+      const created = await w.insert(this.kind, call.tenantId, { id: uuidv7(), data });
       await w.emit(this.change(created, 'created'));
       if (members && members.length > 0) {
         await this.applyMembers(w, call.tenantId, created.id, { clear: false, add: members, remove: [] });

@@ -100,6 +100,15 @@ async function protocolChecks(t: TestContext, s: TestServer): Promise<void> {
     assert.deepEqual(bjensen.schemas, [USER, ENTERPRISE]);
   });
 
+  await t.test('ids are time-ordered UUIDs (version 7): each created resource sorts after the ones before it', async () => {
+    const made = [];
+    for (const name of ['order-1', 'order-2', 'order-3']) made.push((await create(s, '/Users', { schemas: [USER], userName: name })).id as string);
+    made.push((await create(s, '/Groups', { schemas: [GROUP], displayName: 'Ordered' })).id as string);
+    for (const id of made) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.deepEqual([...made].sort(), made);
+    for (const id of made) assertStatus(await s.scim(`/${id === made[3] ? 'Groups' : 'Users'}/${id}`, { method: 'DELETE' }), 204);
+  });
+
   await t.test('dateTime comparisons on meta (§3.4.2.2)', async () => {
     await expectUsers(s, fx, `meta.lastModified gt "${fx.between}"`, ['jsmith', 'adoe', 'zed']);
     await expectUsers(s, fx, `meta.created lt "${fx.between}"`, ['bjensen']);
