@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../../src/scim/time-ordered-id.ts';
 import { sql } from 'kysely';
 import type { ServerConfig } from '../../src/app/config.ts';
 import { ensureDefaultTenant, openRolecall } from '../../src/app/open-rolecall.ts';
@@ -17,7 +17,7 @@ export async function seedDirectory(config: ServerConfig, sizes: { users: number
     for (let start = 0; start < sizes.users; start += 5000) {
       await app.store.write(context, async (w) => {
         for (let i = start; i < Math.min(sizes.users, start + 5000); i++) {
-          const id = uuidv7();
+          const id = timeOrderedId();
           userIds.push(id);
           await w.insert('User', tenant.id, {
             id,
@@ -32,10 +32,10 @@ export async function seedDirectory(config: ServerConfig, sizes: { users: number
         }
       });
     }
-    const bigGroupId = uuidv7();
+    const bigGroupId = timeOrderedId();
     await app.store.write(context, async (w) => {
       for (let g = 0; g < sizes.groups; g++) {
-        await w.insert('Group', tenant.id, { id: g === 0 ? bigGroupId : uuidv7(), data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `group${g}` } });
+        await w.insert('Group', tenant.id, { id: g === 0 ? bigGroupId : timeOrderedId(), data: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `group${g}` } });
       }
     });
     for (let start = 0; start < sizes.bigGroupMembers; start += 5000) {

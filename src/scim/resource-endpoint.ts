@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { v7 as uuidv7 } from 'uuid';
 import type { DirectoryChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError } from '../domain/errors.ts';
 import { checkIfMatch, etagMatches, etagOf } from './etag.ts';
@@ -11,6 +10,7 @@ import { renderResource, renderResourceText, type RenderExtras } from './render-
 import { extractMembers, normalizeResource } from './resource-input/normalize-resource.ts';
 import type { DirectoryReader, DirectoryWriter, ReadOptions, ResourceStore, StoredResource } from './resource-store.ts';
 import type { ResourceTypeDef } from './schema/attribute.ts';
+import { timeOrderedId } from './time-ordered-id.ts';
 import { defaultHiddenKeys, projectAttributes } from './schema/project-attributes.ts';
 
 /**
@@ -75,7 +75,7 @@ export class ResourceEndpoint {
       // to the end of their indexes instead of a random page each, so a group commit writes a
       // few index pages to the WAL instead of one per write and index (RFC 7643 §3.1 asks only
       // for a unique, stable, server-assigned id).
-      const created = await w.insert(this.kind, call.tenantId, { id: uuidv7(), data });
+      const created = await w.insert(this.kind, call.tenantId, { id: timeOrderedId(), data });
       await w.emit(this.change(created, 'created'));
       if (members && members.length > 0) {
         await this.applyMembers(w, call.tenantId, created.id, { clear: false, add: members, remove: [] });
