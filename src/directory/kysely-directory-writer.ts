@@ -7,6 +7,7 @@ import type { DialectSql } from './dialect-sql.ts';
 import { QueryTemplates, type QueryTemplate } from './query-template.ts';
 import { chunks } from '../domain/chunks.ts';
 import { KyselyDirectoryReader, RESOURCE_TABLE, type ResourceRow } from './kysely-directory-reader.ts';
+import { textBackedResource } from './text-backed-resource.ts';
 
 const RETURNED = ['tenant_id', 'id', 'data', 'version', 'created', 'last_modified'] as const;
 
@@ -73,11 +74,12 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
 
   async insert(kind: ResourceKind, tenantId: string, resource: NewResource): Promise<StoredResource> {
     const at = now();
+    const text = JSON.stringify(resource.data);
     const row = {
       tenant_id: tenantId,
       id: resource.id,
       ...this.columns(kind, resource.data),
-      data: JSON.stringify(resource.data),
+      data: text,
       version: 1,
       created: at,
       last_modified: at,
@@ -87,7 +89,8 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
       db.insertInto(RESOURCE_TABLE[kind]).values(Object.fromEntries(columns.map((column, i) => [column, values[i]]))))
       .execute(this.db, ...Object.values(row))
       .catch((error: unknown) => this.conflict(kind, resource.data, error));
-    return { kind, tenantId, id: resource.id, data: structuredClone(resource.data), version: 1, created: at, lastModified: at };
+    // The stored text, parsed if read: a copy the caller's later changes to resource.data cannot reach.
+    return textBackedResource({ kind, tenantId, id: resource.id, version: 1, created: at, lastModified: at }, text);
   }
 
   async update(kind: ResourceKind, tenantId: string, id: string, data: Record<string, unknown>, expectedVersion?: number): Promise<StoredResource> {

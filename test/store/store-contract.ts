@@ -124,6 +124,16 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       return result.resources.map((r) => String(r.data.userName)).sort();
     };
 
+    test("insert returns its own copy: the caller's later changes to its data reach neither it nor the store", async () => {
+      const t = newTenant();
+      const data: Record<string, unknown> = { schemas: [USER_SCHEMA_ID], userName: 'copied', name: { givenName: 'A' } };
+      const created = await store.write(context(t), (w) => w.insert('User', t, { id: randomUUID(), data }));
+      data.userName = 'changed';
+      (data.name as Record<string, unknown>).givenName = 'B';
+      assert.deepEqual(created.data, { schemas: [USER_SCHEMA_ID], userName: 'copied', name: { givenName: 'A' } });
+      assert.deepEqual((await store.get('User', t, created.id))!.data, created.data);
+    });
+
     test('CRUD: insert, get, update, remove', async () => {
       const t = newTenant();
       const created = await addUser(t, 'alice', { displayName: 'Alice', emails: [{ value: 'alice@example.com', type: 'work' }] });
