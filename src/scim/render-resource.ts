@@ -40,9 +40,9 @@ export function renderResource(
  * its spaces). Undefined when the stored text does not show that plainly: `schemas` not in
  * one of those forms or not the URNs its extension keys imply, a key that rendering sets or
  * the default view hides (`hidden`, lower case) anywhere in the text. Those render through
- * the object. Keys are found as `"name":`, which inside a JSON string value
- * would be `\"name\":`: a string value never matches, a nested key of that name only makes
- * the resource take the object path.
+ * the object. Keys are found as `"name":`, which inside a JSON string value would be
+ * `\"name\":`: a string value never matches, a nested key of that name only makes the
+ * resource take the object path.
  */
 export function renderResourceText(
   type: ResourceTypeDef,
@@ -55,7 +55,7 @@ export function renderResourceText(
   if (text === undefined || text.charCodeAt(text.length - 1) !== 0x7d /* } */) return undefined;
   const shape = textShapeOf(type, hidden);
   let schemas = shape.prefixes;
-  for (const ext of shape.extensions) schemas = text.includes(ext.key) ? schemas.with : schemas.without;
+  for (const ext of shape.extensions) schemas = (text.includes(ext.key) ? schemas.with : schemas.without)!;
   if (!(text.startsWith(schemas.compact) || text.includes(schemas.spaced)) || shape.setOrHidden.test(text)) return undefined;
   const groups = extras.groups ? `,"groups":${JSON.stringify(groupsOf(baseUrl, extras.groups))}` : '';
   return `${text.slice(0, -1)},"id":${JSON.stringify(stored.id)}${groups},"meta":${JSON.stringify(metaOf(type, stored, baseUrl))}}`;
@@ -69,8 +69,9 @@ export function renderResourceText(
 interface PrefixTree {
   compact: string;
   spaced: string;
-  with: PrefixTree;
-  without: PrefixTree;
+  /** Absent at the leaves: one level per extension. */
+  with?: PrefixTree;
+  without?: PrefixTree;
 }
 
 interface TextShape {
@@ -88,7 +89,7 @@ function textShapeOf(type: ResourceTypeDef, hidden: ReadonlySet<string>): TextSh
   let shape = byHidden.get(hidden);
   if (shape) return shape;
   const tree = (schemas: string[], rest: string[]): PrefixTree => {
-    const leaf = { compact: `{"schemas":${JSON.stringify(schemas)}`, spaced: `"schemas": ${JSON.stringify(schemas).replaceAll('","', '", "')}` } as PrefixTree;
+    const leaf: PrefixTree = { compact: `{"schemas":${JSON.stringify(schemas)}`, spaced: `"schemas": ${JSON.stringify(schemas).replaceAll('","', '", "')}` };
     if (rest.length === 0) return leaf;
     return { ...leaf, with: tree([...schemas, rest[0]!], rest.slice(1)), without: tree(schemas, rest.slice(1)) };
   };
