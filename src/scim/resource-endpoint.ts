@@ -10,8 +10,8 @@ import { renderResource, renderResourceText, type RenderExtras } from './render-
 import { extractMembers, normalizeResource } from './resource-input/normalize-resource.ts';
 import type { DirectoryReader, DirectoryWriter, ReadOptions, ResourceStore, StoredResource } from './resource-store.ts';
 import type { ResourceTypeDef } from './schema/attribute.ts';
-import { timeOrderedId } from './time-ordered-id.ts';
 import { defaultHiddenKeys, projectAttributes } from './schema/project-attributes.ts';
+import { timeOrderedId } from './time-ordered-id.ts';
 
 /**
  * Attempts of one read-modify-write (PUT, PATCH) that lost a race to a concurrent writer. Each
@@ -219,25 +219,33 @@ export class ResourceEndpoint {
   private async render(
     reader: DirectoryReader, call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>,
   ): Promise<Record<string, unknown>> {
+    return this.renderWith(call, stored, params, await this.extrasOf(reader, call, stored, params));
+  }
+
+  /** What a resource's answer shows besides its row: a group's members, a user's groups. */
+  private async extrasOf(
+    reader: DirectoryReader, call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>,
+  ): Promise<RenderExtras> {
     const extras: RenderExtras = {};
     if (this.kind === 'Group' && wants('members', params)) extras.members = await reader.members(call.tenantId, stored.id);
     if (this.loadsGroups(params)) extras.groups = stored.groups ?? await reader.groupsOf(call.tenantId, stored.id);
+    return extras;
+  }
+
+  private renderWith(call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>, extras: RenderExtras): Record<string, unknown> {
     const full = renderResource(this.type, stored, call.baseUrl, extras);
     return projectAttributes(full, this.type, params.attributes, params.excludedAttributes);
   }
 
   /**
    * A list page's resource: in the default view, a user's text spliced from the stored text when
-   * it can be (renderResourceText), else the object render() gives.
+   * it can be (renderResourceText), else the object render() gives; the extras are read once for either.
    */
   private async renderListed(call: ScimCall, stored: StoredResource, params: Pick<ListParams, 'attributes' | 'excludedAttributes'>): Promise<ListedResource> {
+    const extras = await this.extrasOf(this.store, call, stored, params);
     const hidden = params.attributes || params.excludedAttributes || this.kind !== 'User' ? null : defaultHiddenKeys(this.type);
-    if (hidden && stored.dataText !== undefined) {
-      const groups = stored.groups ?? await this.store.groupsOf(call.tenantId, stored.id);
-      const text = renderResourceText(this.type, stored, call.baseUrl, { groups }, hidden);
-      if (text !== undefined) return new JsonText(text);
-    }
-    return this.render(this.store, call, stored, params);
+    const text = hidden && renderResourceText(this.type, stored, call.baseUrl, extras, hidden);
+    return text ? new JsonText(text) : this.renderWith(call, stored, params, extras);
   }
 
   private change(r: StoredResource, verb: 'created' | 'updated' | 'deleted'): DirectoryChange {
