@@ -9,11 +9,36 @@ import { CompiledQuery } from 'kysely';
  */
 const AT_COMMIT_MARK = '/* rolecall:at-commit */ ';
 
+/**
+ * Marks a statement held like an atCommit() one, but never passed: it runs before any later
+ * statement of its transaction (in a round trip of its own ahead of it, or with the COMMIT), so
+ * later statements see its effect. A write whose only statement it is takes one round trip.
+ */
+const AHEAD_MARK = '/* rolecall:ahead */ ';
+
 export function atCommit(query: CompiledQuery): CompiledQuery {
   return CompiledQuery.raw(AT_COMMIT_MARK + query.sql, [...query.parameters]);
 }
 
-/** The statement text without its mark, or undefined when it carries none. */
-export function unmarkAtCommit(text: string): string | undefined {
-  return text.startsWith(AT_COMMIT_MARK) ? text.slice(AT_COMMIT_MARK.length) : undefined;
+export function ahead(query: CompiledQuery): CompiledQuery {
+  return CompiledQuery.raw(AHEAD_MARK + query.sql, [...query.parameters]);
+}
+
+/** The statement text without its mark, and which mark it carried; undefined when it carries none. */
+export function unmarkHeld(text: string): { text: string; ahead: boolean } | undefined {
+  if (text.startsWith(AT_COMMIT_MARK)) return { text: text.slice(AT_COMMIT_MARK.length), ahead: false };
+  if (text.startsWith(AHEAD_MARK)) return { text: text.slice(AHEAD_MARK.length), ahead: true };
+  return undefined;
+}
+
+const HELD_FAILURE = Symbol('rolecall.heldFailure');
+
+/** Tags an error raised by a round trip that carried ahead() statements (it may be theirs, not the caller's statement's). */
+export function markHeldFailure(error: unknown): unknown {
+  if (typeof error === 'object' && error !== null) Object.defineProperty(error, HELD_FAILURE, { value: true });
+  return error;
+}
+
+export function isHeldFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && HELD_FAILURE in error;
 }

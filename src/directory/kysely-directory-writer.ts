@@ -2,6 +2,7 @@ import { sql, type Compilable, type Kysely } from 'kysely';
 import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
 import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
+import { isHeldFailure } from './at-commit.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { QueryTemplates, type QueryTemplate } from './query-template.ts';
@@ -58,13 +59,32 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     return { display_name: displayName, display_name_lc: displayName.toLowerCase(), external_id: text(data.externalId) };
   }
 
-  /** Maps a unique-index violation to 409 uniqueness; anything else is rethrown. */
-  private conflict(kind: ResourceKind, data: Record<string, unknown>, error: unknown): never {
+  /** A unique-index violation as 409 uniqueness (of the held insert when the held statements failed); anything else as it is. */
+  private conflictOf(kind: ResourceKind, data: Record<string, unknown>, error: unknown): unknown {
     const constraint = this.d.uniqueViolation(error);
-    if (constraint === undefined) throw error;
-    if (constraint.includes('user_name_lc')) throw uniqueness(`userName "${String(data.userName)}" is already taken`);
-    if (constraint.includes('display_name_lc')) throw uniqueness(`a group named "${String(data.displayName)}" already exists`);
-    throw uniqueness(`a ${kind} with this id already exists`);
+    if (constraint === undefined) return error;
+    const held = isHeldFailure(error) ? this.#heldInsert : undefined;
+    const subject = held?.data ?? data;
+    if (constraint.includes('user_name_lc')) return uniqueness(`userName "${String(subject.userName)}" is already taken`);
+    if (constraint.includes('display_name_lc')) return uniqueness(`a group named "${String(subject.displayName)}" already exists`);
+    return uniqueness(`a ${held?.kind ?? kind} with this id already exists`);
+  }
+
+  private conflict(kind: ResourceKind, data: Record<string, unknown>, error: unknown): never {
+    throw this.conflictOf(kind, data, error);
+  }
+
+  /**
+   * A write's first insert is held until the transaction's next statement (ahead): a POST then
+   * costs one round trip on PostgreSQL. Its unique violation surfaces with that statement, or
+   * with the COMMIT, tagged as a held statement's failure.
+   */
+  #heldInsert: { kind: ResourceKind; data: Record<string, unknown> } | undefined;
+
+  /** An error that escaped the write or its commit, with a unique violation of the held insert as 409. */
+  failure(error: unknown): unknown {
+    const held = this.#heldInsert;
+    return held && isHeldFailure(error) ? this.conflictOf(held.kind, held.data, error) : error;
   }
 
   /** A statement every write of its kind runs, built and compiled once per shape (`key`) and dialect. */
@@ -85,10 +105,12 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
       last_modified: at,
     };
     const columns = Object.keys(row);
-    await this.template(`insert\u0000${kind}\u0000${columns.join(',')}`, columns.length, (db, ...values) =>
-      db.insertInto(RESOURCE_TABLE[kind]).values(Object.fromEntries(columns.map((column, i) => [column, values[i]]))))
-      .execute(this.db, ...Object.values(row))
-      .catch((error: unknown) => this.conflict(kind, resource.data, error));
+    const template = this.template(`insert\u0000${kind}\u0000${columns.join(',')}`, columns.length, (db, ...values) =>
+      db.insertInto(RESOURCE_TABLE[kind]).values(Object.fromEntries(columns.map((column, i) => [column, values[i]]))));
+    const values = Object.values(row);
+    const sent = this.#heldInsert === undefined ? template.executeAhead(this.db, ...values) : template.execute(this.db, ...values);
+    this.#heldInsert ??= { kind, data: resource.data };
+    await sent.catch((error: unknown) => this.conflict(kind, resource.data, error));
     // The stored text, parsed if read: a copy the caller's later changes to resource.data cannot reach.
     return textBackedResource({ kind, tenantId, id: resource.id, version: 1, created: at, lastModified: at }, text);
   }

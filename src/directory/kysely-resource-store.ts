@@ -85,11 +85,14 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
    */
   async write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>, status?: number): Promise<T> {
     const d: DialectSql = this.d;
+    let writer: KyselyDirectoryWriter | undefined;
     const run = async (tx: Kysely<any>): Promise<Written> => {
-      const writer = new KyselyDirectoryWriter(tx, d, context, this.#sinks, status);
+      writer = new KyselyDirectoryWriter(tx, d, context, this.#sinks, status);
       return { value: await fn(writer), changes: writer.changes };
     };
-    const written = this.#groupCommit ? await this.#groupCommit.submit(run) : await this.#writeAlone(run);
+    // A held insert's failure may surface only with the COMMIT (see KyselyDirectoryWriter.failure).
+    const written = await (this.#groupCommit ? this.#groupCommit.submit(run) : this.#writeAlone(run))
+      .catch((error: unknown) => { throw writer ? writer.failure(error) : error; });
     if (written.changes.length > 0) context.changed = true;
     return written.value as T;
   }

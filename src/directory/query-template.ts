@@ -1,5 +1,5 @@
 import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
-import { atCommit } from './at-commit.ts';
+import { ahead, atCommit } from './at-commit.ts';
 
 /** Stands for the i-th value while a template is compiled. */
 export class Slot {
@@ -31,6 +31,11 @@ export class QueryTemplate<V extends readonly unknown[]> {
   /** Runs on `executor`'s transaction, at the latest with its commit (see atCommit); returns nothing. */
   async executeAtCommit(executor: Kysely<any>, ...values: V): Promise<void> {
     await executor.executeQuery(atCommit(this.#bind(values)));
+  }
+
+  /** Runs on `executor`'s transaction before its next statement (see ahead); returns nothing. */
+  async executeAhead(executor: Kysely<any>, ...values: V): Promise<void> {
+    await executor.executeQuery(ahead(this.#bind(values)));
   }
 
   #bind(values: V): CompiledQuery {

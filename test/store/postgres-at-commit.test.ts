@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { atCommit } from '../../src/directory/at-commit.ts';
+import { ahead, atCommit, isHeldFailure } from '../../src/directory/at-commit.ts';
 import { openPostgres } from '../../src/directory/postgres/postgres-dialect.ts';
 import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
 
-/** BEGIN and statements held for commit (atCommit) on the PostgreSQL store: fewer round trips, same transaction semantics. */
+/** BEGIN and statements held for commit (atCommit) or for the next statement (ahead) on the PostgreSQL store: fewer round trips, same transaction semantics. */
 describe('postgres statements held for commit', async () => {
   it('PostgreSQL is reachable', async (t) => {
     await needPostgres(t);
@@ -141,6 +141,76 @@ describe('postgres statements held for commit', async () => {
     );
     await store.db.transaction().execute((tx) => tx.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [603, 'fine'])));
     assert.equal((await stored(603))?.note, 'fine');
+  });
+
+  const early = (id: number, note: unknown) => ahead(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [id, note]));
+
+  it('an ahead statement alone goes out with the BEGIN, the held ones and the COMMIT, in one round trip', async () => {
+    const sent = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(insert(700, 'at commit'));
+        await tx.executeQuery(early(701, 'ahead'));
+      }),
+    );
+    assert.equal(sent.length, 1, sent.join(' | '));
+    assert.match(sent[0]!, /^begin;\ninsert into "held".*'ahead'.*;\ninsert into "held".*'at commit'.*;\ncommit$/s);
+    assert.equal((await stored(701))?.note, 'ahead');
+    assert.equal((await stored(700))?.note, 'at commit');
+  });
+
+  it('an ahead statement runs before the next statement, in its own round trip, and that statement sees it', async () => {
+    const sent = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(early(710, 'first'));
+        const { rows } = await tx.executeQuery(CompiledQuery.raw('select "note" from "held" where "id" = $1', [710]));
+        assert.deepEqual(rows, [{ note: 'first' }]);
+      }),
+    );
+    assert.deepEqual(sent.map((text) => text.split(' ')[0]), ['begin;\ninsert', 'select', 'commit']);
+  });
+
+  it("an ahead statement's failure is tagged as a held statement's, where it surfaces; the next statement's own is not", async () => {
+    await store.db.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [720, 'taken']));
+    const failure = async (fn: (tx: Kysely<any>) => Promise<unknown>) =>
+      store.db.transaction().execute(fn).then(() => assert.fail('expected a failure'), (error: unknown) => error);
+    const atNext = await failure(async (tx) => {
+      await tx.executeQuery(early(720, 'again'));
+      await tx.executeQuery(CompiledQuery.raw('select 1', []));
+    });
+    assert.equal((atNext as { code?: string }).code, '23505');
+    assert.ok(isHeldFailure(atNext), 'surfaced by the next statement');
+    const atCommitTime = await failure((tx) => tx.executeQuery(early(720, 'again')));
+    assert.equal((atCommitTime as { code?: string }).code, '23505');
+    assert.ok(isHeldFailure(atCommitTime), 'surfaced by the COMMIT');
+    const own = await failure(async (tx) => {
+      await tx.executeQuery(early(721, 'fine'));
+      await tx.executeQuery(CompiledQuery.raw('insert into "held" ("id", "note") values ($1, $2)', [720, 'again']));
+    });
+    assert.equal((own as { code?: string }).code, '23505');
+    assert.ok(!isHeldFailure(own), "the next statement's own failure");
+    assert.equal(await stored(721), undefined, 'rolled back with the rest');
+    assert.ok(!isHeldFailure(await failure((tx) => tx.executeQuery(insert(720, 'again')))), 'atCommit statements are not tagged');
+  });
+
+  it('an ahead statement may precede a savepoint: a rollback to it keeps what went before', async () => {
+    await store.db.transaction().execute(async (tx) => {
+      await tx.executeQuery(early(730, 'kept'));
+      await sql`savepoint s1`.execute(tx);
+      await tx.executeQuery(early(731, 'undone'));
+      await sql`rollback to savepoint s1`.execute(tx);
+    });
+    assert.equal((await stored(730))?.note, 'kept');
+    assert.equal(await stored(731), undefined);
+  });
+
+  it('an ahead statement with a value that has no literal form runs at once', async () => {
+    const sent = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(ahead(CompiledQuery.raw(`insert into "held" ("id", "note") values ($1, array_to_string(cast($2 as text[]), ','))`, [740, ['a', 'b']])));
+      }),
+    );
+    assert.deepEqual(sent.map((text) => text.split(' ')[0]), ['begin', 'insert', 'commit']);
+    assert.equal((await stored(740))?.note, 'a,b');
   });
 
   it('outside a transaction a marked statement runs at once; with savepoints it is refused', async () => {

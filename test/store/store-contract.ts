@@ -179,6 +179,49 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.equal((await store.list('User', t, query('User'))).totalResults, 3);
     });
 
+    // On PostgreSQL a write's first insert goes out with its next statement or its COMMIT, so
+    // its violation surfaces there: the 409 must still name the insert that caused it.
+    test('a 409 names the insert that broke uniqueness, whichever statement of the write reveals it', async () => {
+      const t = newTenant();
+      await addUser(t, 'alice');
+      const newUser = (userName: string) => ({ id: randomUUID(), data: { schemas: [USER_SCHEMA_ID], userName } });
+      const first = await scimError(store.write(context(t), async (w) => {
+        await w.insert('User', t, newUser('ALICE'));
+        await w.insert('User', t, newUser('dave'));
+      }), 409, 'uniqueness');
+      assert.match(first.message, /"ALICE"/);
+      const second = await scimError(store.write(context(t), async (w) => {
+        await w.insert('User', t, newUser('erin'));
+        await w.insert('User', t, newUser('Alice'));
+      }), 409, 'uniqueness');
+      assert.match(second.message, /"Alice"/);
+      const beforeRead = await scimError(store.write(context(t), async (w) => {
+        await w.insert('User', t, newUser('aLICE'));
+        await w.get('User', t, randomUUID());
+      }), 409, 'uniqueness');
+      assert.match(beforeRead.message, /"aLICE"/);
+      const group = await addGroup(t, 'staff');
+      const beforeMembers = await scimError(store.write(context(t), async (w) => {
+        await w.insert('Group', t, { id: randomUUID(), data: { schemas: [GROUP_SCHEMA_ID], displayName: 'STAFF' } });
+        await w.addMembers(t, group.id, []);
+      }), 409, 'uniqueness');
+      assert.match(beforeMembers.message, /"STAFF"/);
+      const names = (await store.list('User', t, query('User'))).resources.map((r) => r.data.userName);
+      assert.deepEqual(names, ['alice'], 'none of the failed writes left a user behind');
+    });
+
+    test('a user created in a write is seen by the rest of that write', async () => {
+      const t = newTenant();
+      const group = await addGroup(t, 'readers');
+      const id = randomUUID();
+      const members = await store.write(context(t), async (w) => {
+        await w.insert('User', t, { id, data: { schemas: [USER_SCHEMA_ID], userName: 'gina' } });
+        assert.equal((await w.get('User', t, id))?.data.userName, 'gina');
+        return w.addMembers(t, group.id, [{ value: id, type: 'User' }]);
+      });
+      assert.deepEqual(members, [id]);
+    });
+
     test('group displayName is unique per tenant, case-insensitively', async () => {
       const t = newTenant();
       await addGroup(t, 'Admins');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
-import { unmarkAtCommit } from '../at-commit.ts';
+import { markHeldFailure, unmarkHeld } from '../at-commit.ts';
 
 /** Statement texts that get a server-side name at most; the rest run unnamed. */
 const MAX_NAMED = 256;
@@ -75,10 +75,10 @@ function inline(client: pg.PoolClient, text: string, values: ReadonlyArray<unkno
   return values.length === 0 ? text : text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
 }
 
-/** The last result of a simple query holding several statements. */
+/** The last result of a simple query (`pg` answers one holding several statements with an array). */
 async function lastOf(client: pg.PoolClient, text: string): Promise<pg.QueryResult> {
-  const results = (await client.query(text)) as unknown as pg.QueryResult[];
-  return results[results.length - 1]!;
+  const results = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+  return Array.isArray(results) ? results[results.length - 1]! : results;
 }
 
 const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 } as unknown as pg.QueryResult;
@@ -92,8 +92,11 @@ const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 
  * with its first statement, and inside a transaction a statement marked atCommit() is held and
  * sent with the COMMIT, each pair as one simple query with the values as escaped literals (a
  * first statement with a value that has no literal form goes out after its own BEGIN). A SCIM
- * write's audit record then costs no round trip of its own, and a POST takes two in all. A
- * held statement that fails makes PostgreSQL skip the COMMIT; the caller's rollback follows.
+ * write's audit record then costs no round trip of its own. A statement marked ahead() is held
+ * too, but only until the transaction's next statement, which it goes out before (in its own
+ * round trip, so that a failure is known to be the held statement's or the next one's); a POST,
+ * whose insert is held so, takes one round trip in all. A held statement that fails makes
+ * PostgreSQL skip the COMMIT; the caller's rollback follows.
  */
 export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
   return {
@@ -102,7 +105,10 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
       let inTransaction = false;
       /** The BEGIN not yet sent: it goes out with the transaction's first statement. */
       let begin: string | undefined;
+      /** Statements held for the COMMIT (atCommit). */
       let held: string[] = [];
+      /** Statements held for the next statement, whatever it is (ahead). */
+      let early: string[] = [];
       const run = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
         const name = names.nameOf(text);
         if (name === undefined) return client.query(text, [...values]);
@@ -116,12 +122,32 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           throw error;
         }
       };
+      /** Sends `statements` as one simple query, with the BEGIN if it is still unsent; a failure is tagged as the ahead statements' when it carried any. */
+      const send = async (statements: string[], carriesEarly: boolean): Promise<pg.QueryResult> => {
+        const unsent = begin;
+        begin = undefined;
+        try {
+          return await lastOf(client, [...(unsent === undefined ? [] : [unsent]), ...statements].join(';\n'));
+        } catch (error) {
+          throw carriesEarly ? markHeldFailure(error) : error;
+        }
+      };
       const query = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
-        const marked = unmarkAtCommit(text);
+        const marked = unmarkHeld(text);
         if (marked !== undefined) {
-          if (!inTransaction) return run(marked, values);
-          held.push(inline(client, marked, values));
-          return NO_ROWS;
+          if (!inTransaction) return run(marked.text, values);
+          if (!marked.ahead) {
+            held.push(inline(client, marked.text, values));
+            return NO_ROWS;
+          }
+          try {
+            early.push(inline(client, marked.text, values));
+            return NO_ROWS;
+          } catch (error) {
+            // A value with no literal form: the statement simply runs now.
+            if (!(error instanceof TypeError)) throw error;
+            text = marked.text;
+          }
         }
         if (text === 'begin' || text.startsWith('start transaction')) {
           inTransaction = true;
@@ -129,22 +155,26 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           return NO_ROWS;
         }
         if (text === 'commit' || text === 'rollback') {
-          const batch = held;
-          const unsent = begin;
+          const batch = [...early, ...held];
+          const carriesEarly = early.length > 0;
           held = [];
-          begin = undefined;
+          early = [];
           inTransaction = false;
           // A transaction that sent nothing has nothing to commit or roll back.
-          if (unsent !== undefined) return text === 'commit' && batch.length > 0 ? lastOf(client, `${unsent};\n${batch.join(';\n')};\ncommit`) : NO_ROWS;
-          if (text === 'commit' && batch.length > 0) return lastOf(client, `${batch.join(';\n')};\ncommit`);
-          return run(text, values);
+          if (text === 'commit' && batch.length > 0) return send([...batch, 'commit'], carriesEarly);
+          const unsent = begin;
+          begin = undefined;
+          return unsent === undefined ? run(text, values) : NO_ROWS;
         }
         if (held.length > 0 && /^(savepoint|rollback to|release)\b/i.test(text)) {
           throw new Error('statements held for commit cannot be combined with savepoints');
         }
+        if (early.length > 0) {
+          const batch = early;
+          early = [];
+          await send(batch, true);
+        }
         if (begin !== undefined) {
-          const unsent = begin;
-          begin = undefined;
           let first: string | undefined;
           try {
             first = inline(client, text, values);
@@ -152,8 +182,8 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
             // A value with no literal form: the statement goes bound, after its own BEGIN.
             if (!(error instanceof TypeError)) throw error;
           }
-          if (first !== undefined) return lastOf(client, `${unsent};\n${first}`);
-          await client.query(unsent);
+          if (first !== undefined) return send([first], false);
+          await send([], false);
         }
         return run(text, values);
       };
@@ -161,6 +191,7 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
         query: query as unknown as PostgresPoolClient['query'],
         release: () => {
           held = [];
+          early = [];
           begin = undefined;
           inTransaction = false;
           client.release();
