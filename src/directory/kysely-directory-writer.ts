@@ -2,7 +2,7 @@ import { sql, type Compilable, type Kysely } from 'kysely';
 import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
 import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
-import { isHeldFailure } from './at-commit.ts';
+import { ahead, isHeldFailure } from './at-commit.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { QueryTemplates, type QueryTemplate } from './query-template.ts';
@@ -139,8 +139,11 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
   async remove(kind: ResourceKind, tenantId: string, id: string): Promise<boolean> {
     const deleted = await this.db.deleteFrom(RESOURCE_TABLE[kind]).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     if (Number(deleted.numDeletedRows) === 0) return false;
-    // The groups that lose this member change too: their ETags must move.
-    await this.db
+    // The rest returns nothing this write reads, so it is held for the next statement (ahead):
+    // on PostgreSQL a DELETE's clean-up travels with its COMMIT. In this order: the groups that
+    // lose this member change too (their ETags must move), then the member rows go.
+    const later = (query: Compilable) => this.db.executeQuery(ahead(query.compile()));
+    await later(this.db
       .updateTable('groups')
       .set({ version: sql`version + 1`, last_modified: now() })
       .where('tenant_id', '=', tenantId)
@@ -148,10 +151,9 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
         'id',
         'in',
         this.db.selectFrom('group_members').select('group_id').where('tenant_id', '=', tenantId).where('member_id', '=', id).where('member_type', '=', kind),
-      )
-      .execute();
-    await this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('member_id', '=', id).where('member_type', '=', kind).execute();
-    if (kind === 'Group') await this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('group_id', '=', id).execute();
+      ));
+    await later(this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('member_id', '=', id).where('member_type', '=', kind));
+    if (kind === 'Group') await later(this.db.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('group_id', '=', id));
     return true;
   }
 

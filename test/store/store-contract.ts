@@ -149,7 +149,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       const updated = await store.write(context(t), (w) => w.update('User', t, created.id, data));
       assert.equal(updated.version, 2);
       assert.equal(updated.created, created.created);
-      assert.ok(updated.lastModified >= created.lastModified);
+      assert.ok(updated.lastModified >= created.lastModified, 'lastModified does not go back');
       assert.deepEqual(updated.data, data);
       assert.deepEqual((await store.get('User', t, created.id))?.data, data);
 
@@ -661,7 +661,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
         (await store.members(t, parent.id)).map((m) => m.value),
         [child.id],
       );
-      assert.ok(((await store.get('Group', t, parent.id)) as StoredResource).version > parent.version);
+      // Every assert.ok here carries a message: without one, a failure makes node:assert re-parse
+      // this large file for the expression's text, which took minutes under tsx.
+      const moved = ((await store.get('Group', t, parent.id)) as StoredResource).version;
+      assert.ok(moved > parent.version, `the group that lost a member moved from version ${parent.version} (now ${moved})`);
 
       assert.equal(await store.write(context(t), (w) => w.remove('Group', t, child.id)), true);
       assert.deepEqual(await store.members(t, parent.id), []);
@@ -880,7 +883,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       const all = [u.id, v.id, outsider.id].sort();
       assert.deepEqual(await view.userIds(t, null, 2), all.slice(0, 2));
       assert.deepEqual(await view.userIds(t, all[1] as string, 2), all.slice(2));
-      assert.ok((await view.tenantIds()).includes(t));
+      assert.ok((await view.tenantIds()).includes(t), 'the tenant is listed');
     });
 
     test('tenants and API tokens', async () => {
@@ -894,7 +897,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(await repo.getTenantByName(name), tenant);
       assert.equal(await repo.getTenantByName(`${name}-no`), undefined);
       assert.equal(await repo.countTenants(), before1 + 1);
-      assert.ok((await repo.listTenants()).some((x) => x.id === tenant.id));
+      assert.ok((await repo.listTenants()).some((x) => x.id === tenant.id), 'the tenant is listed');
       await assert.rejects(repo.createTenant({ name }), (e: unknown) => e instanceof RolecallError && e.disposition === 'conflict');
 
       const updated = await repo.updateTenant(tenant.id, { jwtAudience: 'api://rolecall', jwks: '/keys.json' });
@@ -911,11 +914,11 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
         (e: unknown) => e instanceof RolecallError && e.disposition === 'conflict',
       );
       assert.deepEqual(await repo.listTokens(tenant.id), [token]);
-      assert.ok((await repo.listTokens()).some((x) => x.id === token.id));
+      assert.ok((await repo.listTokens()).some((x) => x.id === token.id), 'the token is listed');
       await repo.touchToken(token.id, '2030-01-01T00:00:00.000Z');
       const revoked = await repo.revokeToken(token.id);
       assert.equal(revoked?.lastUsedAt, '2030-01-01T00:00:00.000Z');
-      assert.ok(revoked?.revokedAt);
+      assert.ok(revoked?.revokedAt, 'the token has a revocation time');
       assert.equal((await repo.revokeToken(token.id))?.revokedAt, revoked.revokedAt);
       assert.equal(await repo.revokeToken(randomUUID()), undefined);
       assert.deepEqual(await repo.findTokenByHash(hash), revoked);
