@@ -10,7 +10,7 @@ import { CompiledQuery } from 'kysely';
 const AT_COMMIT_MARK = '/* rolecall:at-commit */ ';
 
 /**
- * Marks a statement held like an atCommit() one, but never passed: it runs before any later
+ * Marks a statement held like an atCommit() one, but never overtaken: it runs before any later
  * statement of its transaction (in a round trip of its own ahead of it, or with the COMMIT), so
  * later statements see its effect. A write whose only statement it is takes one round trip.
  */
