@@ -2,7 +2,7 @@ import { sql, type Compilable, type Kysely } from 'kysely';
 import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
 import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
-import { ahead, isHeldFailure } from './at-commit.ts';
+import { ahead, isHeldFailure } from './held-statements.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
 import { QueryTemplates, type QueryTemplate } from './query-template.ts';

@@ -1,5 +1,5 @@
 import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
-import { ahead, atCommit } from './at-commit.ts';
+import { ahead, atCommit } from './held-statements.ts';
 
 /** Stands for the i-th value while a template is compiled. */
 export class Slot {

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { atCommit } from '../directory/at-commit.ts';
+import { atCommit } from '../directory/held-statements.ts';
 import type { Principal } from './job.ts';
 
 /** Rows per INSERT: stays well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */

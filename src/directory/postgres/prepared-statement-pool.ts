@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
-import { markHeldFailure, unmarkHeld } from '../at-commit.ts';
+import { markHeldFailure, unmarkHeld } from '../held-statements.ts';
 
 /** Statement texts that get a server-side name at most; the rest run unnamed. */
 const MAX_NAMED = 256;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { ahead, atCommit, isHeldFailure } from '../../src/directory/at-commit.ts';
+import { ahead, atCommit, isHeldFailure } from '../../src/directory/held-statements.ts';
 import { openPostgres } from '../../src/directory/postgres/postgres-dialect.ts';
 import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
 
