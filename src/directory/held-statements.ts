@@ -32,11 +32,23 @@ export function unmarkHeld(text: string): { text: string; ahead: boolean } | und
 }
 
 const HELD_FAILURE = Symbol('rolecall.heldFailure');
+const ESCAPES_SAVEPOINT = Symbol('rolecall.escapesSavepoint');
 
-/** Tags an error raised by a round trip that carried ahead() statements (it may be theirs, not the caller's statement's). */
-export function markHeldFailure(error: unknown): unknown {
-  if (typeof error === 'object' && error !== null) Object.defineProperty(error, HELD_FAILURE, { value: true });
+/**
+ * Tags an error raised by a round trip that carried ahead() statements (it may be theirs, not
+ * the caller's statement's); `escapes` when some of them were made before the innermost open
+ * savepoint, so that rolling back to it may not undo the cause.
+ */
+export function markHeldFailure(error: unknown, escapes = false): unknown {
+  if (typeof error === 'object' && error !== null) {
+    Object.defineProperty(error, HELD_FAILURE, { value: true });
+    if (escapes) Object.defineProperty(error, ESCAPES_SAVEPOINT, { value: true });
+  }
   return error;
+}
+
+export function escapesSavepoint(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && ESCAPES_SAVEPOINT in error;
 }
 
 export function isHeldFailure(error: unknown): boolean {

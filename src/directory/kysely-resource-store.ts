@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { RequestChange, RequestContext } from '../domain/directory-change.ts';
 import type { DirectoryWriter, ResourceKind, ResourceStore } from '../scim/resource-store.ts';
@@ -8,10 +7,14 @@ import { KyselyDirectoryReader } from './kysely-directory-reader.ts';
 import { KyselyDirectoryWriter } from './kysely-directory-writer.ts';
 import { ListQueryTemplates } from './list-query-templates.ts';
 import { ReadCache, sqliteDataVersion } from './read-cache.ts';
-import { GroupCommit } from './sqlite/group-commit.ts';
+import { GroupCommit } from './group-commit.ts';
 
-/** Attempts of one write when PostgreSQL reports a deadlock or serialization failure. */
-const MAX_ATTEMPTS = 5;
+/**
+ * PostgreSQL: batches of writes begun and not committed at once (GroupCommit). A COMMIT waits
+ * for its WAL flush, milliseconds on some disks; meanwhile the next batch runs. Well under the
+ * pool's connections, which reads need too.
+ */
+const POSTGRES_BATCHES_IN_FLIGHT = 4;
 
 /** SQLite: one cache for every tenant, versioned by any commit, this process's or another's. */
 function sqliteCache(epoch: () => number, db: Kysely<any>): () => ReadCache {
@@ -52,14 +55,14 @@ interface Written {
 }
 
 /**
- * The SCIM directory on SQLite or PostgreSQL. Each write is one transaction holding the directory
- * change and whatever the change sinks (outbox, audit) record for it; on SQLite, writes that
+ * The SCIM directory on SQLite or PostgreSQL. Each write runs in a transaction holding the
+ * directory change and whatever the change sinks (outbox, audit) record for it; writes that
  * queue up meanwhile share a transaction, each in its own savepoint (GroupCommit).
  */
 export class KyselyResourceStore extends KyselyDirectoryReader implements ResourceStore {
   readonly #database: Database;
   readonly #sinks: readonly ChangeSink[];
-  readonly #groupCommit: GroupCommit<Written> | undefined;
+  readonly #groupCommit: GroupCommit<Written>;
   /** Bumped by every commit of this store: with SQLite's data_version (other connections' commits), the data's version. */
   #epoch = 0;
 
@@ -69,19 +72,17 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
       : postgresCaches(database.db), new ListQueryTemplates());
     this.#database = database;
     this.#sinks = [...sinks];
-    this.#groupCommit = database.dialect === 'sqlite'
-      ? new GroupCommit<Written>(database.db, this.d.isTransient, {
-        beforeCommit: (tx, written) => this.#beforeCommit(tx, written.flatMap((w) => w.changes)),
-        afterCommit: () => this.#committed(),
-      })
-      : undefined;
+    this.#groupCommit = new GroupCommit<Written>(database.db, this.d.isTransient, {
+      beforeCommit: (tx, written) => this.#beforeCommit(tx, written.flatMap((w) => w.changes)),
+      afterCommit: () => this.#committed(),
+    }, { maxInFlight: database.dialect === 'postgres' ? POSTGRES_BATCHES_IN_FLIGHT : 1 });
   }
 
   /**
    * Runs `fn` in one transaction. A transient failure (deadlock, serialization failure, lock
    * timeout, SQLite busy) rolls back and re-runs the whole of `fn` after a short randomised
-   * pause, so `fn` must only act through the writer. Do not call write() from inside `fn`: on
-   * SQLite the single connection is held by the outer transaction.
+   * pause, so `fn` must only act through the writer. Do not call write() from inside `fn`: it
+   * would wait for the commit of the very batch that runs `fn`.
    */
   async write<T>(context: RequestContext, fn: (writer: DirectoryWriter) => Promise<T>, status?: number): Promise<T> {
     const d: DialectSql = this.d;
@@ -91,27 +92,10 @@ export class KyselyResourceStore extends KyselyDirectoryReader implements Resour
       return { value: await fn(writer), changes: writer.changes };
     };
     // A held insert's failure may surface only with the COMMIT (see KyselyDirectoryWriter.failure).
-    const written = await (this.#groupCommit ? this.#groupCommit.submit(run) : this.#writeAlone(run))
+    const written = await this.#groupCommit.submit(run)
       .catch((error: unknown) => { throw writer ? writer.failure(error) : error; });
     if (written.changes.length > 0) context.changed = true;
     return written.value as T;
-  }
-
-  async #writeAlone(run: (tx: Kysely<any>) => Promise<Written>): Promise<Written> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const written = await this.#database.db.transaction().execute(async (tx) => {
-          const result = await run(tx);
-          await this.#beforeCommit(tx, result.changes);
-          return result;
-        });
-        this.#committed();
-        return written;
-      } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !this.d.isTransient(error)) throw error;
-        await sleep(Math.random() * 20 * attempt);
-      }
-    }
   }
 
   async #beforeCommit(tx: Kysely<any>, changes: readonly RequestChange[]): Promise<void> {

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { ChangeSink, SqlDialect } from '../directory/database.ts';
-import type { RequestChange } from '../domain/directory-change.ts';
+import type { DirectoryChange, RequestChange } from '../domain/directory-change.ts';
 import type { Policy } from '../policy/policy.ts';
 import { enqueueJobs } from './enqueue-jobs.ts';
 import type { Principal } from './job.ts';
@@ -9,7 +9,8 @@ import { targetsOfTenant } from './targets-of-tenant.ts';
 /**
  * The provisioning half of the outbox: turns each directory change into "reconcile user U on
  * target X" jobs inside the SCIM write's own transaction, so a change is acknowledged only with
- * its jobs committed.
+ * its jobs committed. The principals are found as the change is recorded; their jobs are
+ * queued just before the commit.
  *
  * Group changes are expanded to users HERE, with a recursive query on the directory tables in
  * the same transaction, rather than deferred to a worker: the transaction sees exactly the
@@ -18,28 +19,45 @@ import { targetsOfTenant } from './targets-of-tenant.ts';
  * empty plan when the job runs.
  */
 export class OutboxSink implements ChangeSink {
+  /** Each recorded change's principals, queued by beforeCommit if its write is kept. */
+  readonly #principals = new WeakMap<RequestChange, Principal[]>();
+
   constructor(private readonly policy: () => Policy) {}
 
-  async record(tx: Kysely<any>, _dialect: SqlDialect, { change }: RequestChange): Promise<void> {
+  async record(tx: Kysely<any>, _dialect: SqlDialect, made: RequestChange): Promise<void> {
+    this.#principals.set(made, await this.#principalsOf(tx, made.change));
+  }
+
+  /**
+   * The jobs of every write sharing the transaction (GroupCommit), queued by one call: their
+   * upserts then go in the one principal order (inPrincipalOrder), so two committing
+   * transactions never wait on each other's job rows in a cycle.
+   */
+  async beforeCommit(tx: Kysely<any>, _dialect: SqlDialect, changes: readonly RequestChange[]): Promise<void> {
+    const principals = changes.flatMap((made) => this.#principals.get(made) ?? []);
+    if (principals.length > 0) await enqueueJobs(tx, principals);
+  }
+
+  async #principalsOf(tx: Kysely<any>, change: DirectoryChange): Promise<Principal[]> {
     const targets = targetsOfTenant(this.policy(), change.tenantId).map((t) => t.name);
-    if (targets.length === 0) return;
+    if (targets.length === 0) return [];
     const tenantId = change.tenantId;
     const forAllTargets = (userIds: string[]) => userIds.flatMap((userId) => targets.map((target): Principal => ({ tenantId, userId, target })));
     switch (change.kind) {
       case 'user.created':
       case 'user.updated':
       case 'user.deleted':
-        return enqueueJobs(tx, forAllTargets([change.userId]));
+        return forAllTargets([change.userId]);
       case 'group.created':
         // A new group has no members yet; members arrive as a group.members change.
-        return;
+        return [];
       case 'group.updated':
         // A rename can change which mapping matches.
-        return enqueueJobs(tx, forAllTargets(await usersBelow(tx, tenantId, [change.groupId])));
+        return forAllTargets(await usersBelow(tx, tenantId, [change.groupId]));
       case 'group.members':
-        return enqueueJobs(tx, forAllTargets(await membersAffected(tx, tenantId, [...change.added, ...change.removed])));
+        return forAllTargets(await membersAffected(tx, tenantId, [...change.added, ...change.removed]));
       case 'group.deleted':
-        return enqueueJobs(tx, await deletedGroupPrincipals(tx, tenantId, change.groupId, targets));
+        return deletedGroupPrincipals(tx, tenantId, change.groupId, targets);
     }
   }
 }

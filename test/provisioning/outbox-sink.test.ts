@@ -69,3 +69,20 @@ test('membership changes reach every user below a nested group; deletes and rena
     await dir.deleteGroup('child');
     assert.deepEqual(await queuedPrincipals(queue), ['u1@db1', 'u4@db1']);
   }));
+
+test('writes sharing a commit queue the jobs of the writes kept, not of one rolled back', (t) =>
+  eachStore(t, async ({ database }) => {
+    const dir = new DirectoryFixture(database, [new OutboxSink(() => policy)]);
+    const queue = new JobQueue(database);
+    const context = { requestId: 'r', tenantId: 't1', tokenId: null, clientAddress: null, method: 'POST', path: '/' };
+    const create = (id: string, fail: boolean) =>
+      dir.store.write(context, async (w) => {
+        await w.insert('User', 't1', { id, data: { userName: `${id}@example.com` } });
+        await w.emit({ kind: 'user.created', tenantId: 't1', userId: id, userName: `${id}@example.com`, active: true });
+        if (fail) throw new Error('rolled back');
+      });
+    // Submitted in one turn of the event loop: one transaction, each write in its own savepoint.
+    const outcomes = await Promise.allSettled([create('u9', false), create('u8', true), create('u7', false)]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(await queuedPrincipals(queue), ['u7@db1', 'u7@db2', 'u9@db1', 'u9@db2']);
+  }));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { ahead, atCommit, isHeldFailure } from '../../src/directory/held-statements.ts';
+import { ahead, atCommit, escapesSavepoint, isHeldFailure } from '../../src/directory/held-statements.ts';
 import { openPostgres } from '../../src/directory/postgres/postgres-dialect.ts';
 import { needPostgres, postgresDown, scratchPostgresDatabase } from '../support/services.ts';
 
@@ -213,21 +213,98 @@ describe('postgres statements held for commit', async () => {
     assert.equal((await stored(740))?.note, 'a,b');
   });
 
-  it('outside a transaction a marked statement runs at once; with savepoints it is refused', async () => {
+  it('outside a transaction a marked statement runs at once; a value with no literal form is refused', async () => {
     await store.db.executeQuery(insert(500, 'at once'));
     assert.equal((await stored(500))?.note, 'at once');
-    await assert.rejects(
-      store.db.transaction().execute(async (tx) => {
-        await tx.executeQuery(insert(501, 'held'));
-        await sql`savepoint s1`.execute(tx);
-      }),
-      /cannot be combined with savepoints/,
-    );
-    assert.equal(await stored(501), undefined);
     await assert.rejects(
       store.db.transaction().execute((tx) => tx.executeQuery(insert(502, { an: 'object' }))),
       /cannot carry a object value/,
     );
     assert.equal(await stored(502), undefined);
+  });
+
+  it('a rollback to a savepoint drops what was held since it, sent or not; a release keeps it', async () => {
+    await store.db.transaction().execute(async (tx) => {
+      await tx.executeQuery(insert(800, 'before'));
+      await sql`savepoint s1`.execute(tx);
+      await tx.executeQuery(insert(801, 'undone'));
+      await tx.executeQuery(early(802, 'undone unsent'));
+      await sql`rollback to savepoint s1`.execute(tx);
+      await sql`release savepoint s1`.execute(tx);
+      await sql`savepoint "S2"`.execute(tx);
+      await tx.executeQuery(early(803, 'undone sent'));
+      await tx.executeQuery(CompiledQuery.raw('select 1', []));
+      await tx.executeQuery(insert(804, 'undone too'));
+      await sql`rollback to "S2"`.execute(tx);
+      await tx.executeQuery(insert(805, 'kept'));
+      await sql`savepoint s3`.execute(tx);
+      await tx.executeQuery(insert(806, 'released'));
+      await sql`release s3`.execute(tx);
+    });
+    const kept = (await other.query('SELECT id FROM held WHERE id BETWEEN 800 AND 809 ORDER BY id')).rows.map((r) => r.id);
+    assert.deepEqual(kept, [800, 805, 806]);
+  });
+
+  it('writes in savepoints that run no statement of their own go out together, with the next statement or the COMMIT', async () => {
+    const sent = await roundTrips(() =>
+      store.db.transaction().execute(async (tx) => {
+        for (const id of [810, 811]) {
+          await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+          await tx.executeQuery(early(id, 'write'));
+          await tx.executeQuery(insert(id + 10, 'its record'));
+          await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+        }
+        await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+        const { rows } = await tx.executeQuery(CompiledQuery.raw('select count(*)::int as "n" from "held" where "id" in ($1, $2)', [810, 811]));
+        assert.deepEqual(rows, [{ n: 2 }]);
+        await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+        for (const id of [812, 813]) {
+          await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+          await tx.executeQuery(early(id, 'write'));
+          await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+        }
+      }),
+    );
+    assert.equal(sent.length, 3, sent.join(' | '));
+    assert.match(sent[0]!, /^begin;\nSAVEPOINT rc_write;\ninsert into "held".*810.*;\nRELEASE rc_write;\nSAVEPOINT rc_write;\ninsert into "held".*811.*;\nRELEASE rc_write;\nSAVEPOINT rc_write$/s, 'ahead statements go before the next statement');
+    assert.equal(sent[1], 'select count(*)::int as "n" from "held" where "id" in ($1, $2)');
+    assert.match(sent[2]!, /^RELEASE rc_write;\nSAVEPOINT rc_write;\ninsert into "held".*812.*;\nRELEASE rc_write;\nSAVEPOINT rc_write;\ninsert into "held".*813.*;\nRELEASE rc_write;\ninsert into "held".*820.*;\ninsert into "held".*821.*;\ncommit$/s);
+    assert.equal((await other.query('SELECT count(*)::int AS n FROM held WHERE id IN (810, 811, 812, 813, 820, 821)')).rows[0].n, 6);
+  });
+
+  it("an ahead statement's failure inside the innermost savepoint is undone by a rollback to it; one from before it escapes", async () => {
+    const check = (tx: Kysely<any>) => tx.executeQuery(CompiledQuery.raw('select 1', [])).then(() => assert.fail('expected a failure'), (error: unknown) => error);
+    await store.db.transaction().execute(async (tx) => {
+      await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+      await tx.executeQuery(early(830, 'first'));
+      await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+      await tx.executeQuery(CompiledQuery.raw('select 1', []));
+      await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+      await tx.executeQuery(early(830, 'duplicate'));
+      await tx.executeQuery(insert(831, 'record of the failed write'));
+      const failure = await check(tx);
+      assert.equal((failure as { code?: string }).code, '23505');
+      assert.ok(isHeldFailure(failure), "tagged as the held statement's");
+      assert.ok(!escapesSavepoint(failure), 'made inside the savepoint');
+      await tx.executeQuery(CompiledQuery.raw('ROLLBACK TO rc_write', []));
+      await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+      await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+      await tx.executeQuery(early(832, 'after'));
+      await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+    });
+    const kept = (await other.query('SELECT id, note FROM held WHERE id BETWEEN 830 AND 839 ORDER BY id')).rows;
+    assert.deepEqual(kept, [{ id: 830, note: 'first' }, { id: 832, note: 'after' }]);
+
+    const escaped = await store.db.transaction().execute(async (tx) => {
+      await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+      await tx.executeQuery(early(830, 'duplicate'));
+      await tx.executeQuery(CompiledQuery.raw('RELEASE rc_write', []));
+      await tx.executeQuery(CompiledQuery.raw('SAVEPOINT rc_write', []));
+      await tx.executeQuery(early(833, 'innocent'));
+      return check(tx);
+    });
+    assert.equal((escaped as { code?: string }).code, '23505');
+    assert.ok(escapesSavepoint(escaped), 'made before the innermost savepoint');
+    assert.equal(await stored(833), undefined);
   });
 });

@@ -36,8 +36,8 @@ runStoreContract(
   },
   {
     skip: {
-      'writes locking two groups in opposite orders both complete (deadlock retried)':
-        'SQLite runs one write transaction at a time on its single connection, so two writes never hold locks at once; the case would wait forever at its rendezvous',
+      'writes of two instances locking two groups in opposite orders both complete (deadlock retried)':
+        'the embedded store belongs to one process, and SQLite runs one write transaction at a time on its single connection, so two writes never hold locks at once; the case would wait forever at its rendezvous',
     },
   },
 );

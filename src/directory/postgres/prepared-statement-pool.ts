@@ -83,6 +83,27 @@ async function lastOf(client: pg.PoolClient, text: string): Promise<pg.QueryResu
 
 const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 } as unknown as pg.QueryResult;
 
+/** A statement waiting to go out before the transaction's next one: the unsent BEGIN, a savepoint's, or an ahead() one. */
+interface Waiting {
+  text: string;
+  ahead: boolean;
+  /** The name of the savepoint this statement creates. */
+  savepoint?: string;
+  /** When it was made, in the connection's count of statements (see `savepoints`). */
+  made: number;
+}
+
+/** SAVEPOINT, RELEASE [SAVEPOINT] and ROLLBACK TO [SAVEPOINT], with the savepoint's name as PostgreSQL folds it. */
+const SAVEPOINT_STATEMENT = /^(savepoint|release|rollback\s+to)\s+(?:savepoint\s+)?("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s*;?\s*$/i;
+
+function savepointStatement(text: string): { verb: 'savepoint' | 'release' | 'rollback to'; name: string } | undefined {
+  const match = SAVEPOINT_STATEMENT.exec(text);
+  if (!match) return undefined;
+  const verb = match[1]!.toLowerCase().replace(/\s+/, ' ') as 'savepoint' | 'release' | 'rollback to';
+  const name = match[2]!.startsWith('"') ? match[2]!.slice(1, -1).replaceAll('""', '"') : match[2]!.toLowerCase();
+  return { verb, name };
+}
+
 /**
  * Kysely's PostgresPool over a `pg` pool whose clients run frequent statements as named
  * prepared statements (see StatementNames). Values are always bound; only the statement text,
@@ -97,18 +118,32 @@ const NO_ROWS = { command: 'HELD', rowCount: null, rows: [], fields: [], oid: 0 
  * round trip, so that a failure is known to be the held statement's or the next one's); a POST,
  * whose insert is held so, takes one round trip in all. A held statement that fails makes
  * PostgreSQL skip the COMMIT; the caller's rollback follows.
+ *
+ * Savepoints (the writes that share a transaction, see GroupCommit) wait like the BEGIN, and so
+ * do RELEASEs: a batch of writes that run no statement of their own (POSTs) goes out whole with
+ * its COMMIT. A ROLLBACK TO drops the held and waiting statements made since its savepoint, as
+ * PostgreSQL undoes the ones it ran. A failure that ahead statements made before the innermost
+ * open savepoint may have caused is tagged as escaping it (a rollback to it would not undo the
+ * cause, and the write that made them has been told nothing yet): the transaction must end.
  */
 export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
       let inTransaction = false;
-      /** The BEGIN not yet sent: it goes out with the transaction's first statement. */
-      let begin: string | undefined;
+      /** True while the BEGIN has not been sent: it waits at the head of `waiting`. */
+      let beginWaits = false;
+      /** Statements to send before the transaction's next one, in order. */
+      let waiting: Waiting[] = [];
       /** Statements held for the COMMIT (atCommit). */
       let held: string[] = [];
-      /** Statements held for the next statement, whatever it is (ahead). */
-      let early: string[] = [];
+      /** The open savepoints, innermost last, each with how many statements were held when it was made, and when. */
+      let savepoints: { name: string; held: number; made: number }[] = [];
+      let made = 0;
+      const wait = (text: string, ahead: boolean, savepoint?: string) => {
+        made += 1;
+        waiting.push({ text, ahead, made, ...(savepoint === undefined ? {} : { savepoint }) });
+      };
       const run = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
         const name = names.nameOf(text);
         if (name === undefined) return client.query(text, [...values]);
@@ -122,15 +157,44 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           throw error;
         }
       };
-      /** Sends `statements` as one simple query, with the BEGIN if it is still unsent; a failure is tagged as the ahead statements' when it carried any. */
-      const send = async (statements: string[], carriesEarly: boolean): Promise<pg.QueryResult> => {
-        const unsent = begin;
-        begin = undefined;
+      /** Sends what waits, then `statements`, as one simple query; a failure is tagged as the ahead statements' when it carried any. */
+      const send = async (statements: string[]): Promise<pg.QueryResult> => {
+        const carriesAhead = waiting.some((w) => w.ahead);
+        const innermost = savepoints.at(-1);
+        const escapes = innermost !== undefined && waiting.some((w) => w.ahead && w.made < innermost.made);
+        const texts = [...waiting.map((w) => w.text), ...statements];
+        waiting = [];
+        beginWaits = false;
         try {
-          return await lastOf(client, [...(unsent === undefined ? [] : [unsent]), ...statements].join(';\n'));
+          return await lastOf(client, texts.join(';\n'));
         } catch (error) {
-          throw carriesEarly ? markHeldFailure(error) : error;
+          throw carriesAhead ? markHeldFailure(error, escapes) : error;
         }
+      };
+      const innermost = (name: string) => savepoints.map((s) => s.name).lastIndexOf(name);
+      const onSavepoint = (verb: 'savepoint' | 'release' | 'rollback to', name: string, text: string): pg.QueryResult => {
+        if (verb === 'savepoint') {
+          wait(text, false, name);
+          savepoints.push({ name, held: held.length, made });
+          return NO_ROWS;
+        }
+        const at = innermost(name);
+        if (verb === 'rollback to') {
+          if (at >= 0) {
+            held = held.slice(0, savepoints[at]!.held);
+            savepoints = savepoints.slice(0, at + 1);
+          }
+          // What waits since the savepoint is undone unsent; if the savepoint itself waits, it stays.
+          const made = waiting.map((w) => w.savepoint).lastIndexOf(name);
+          // Sent, the savepoint went after every statement still waiting.
+          if (made >= 0 || at >= 0) waiting = waiting.slice(0, made + 1);
+          wait(text, false);
+          return NO_ROWS;
+        }
+        // What was held since the savepoint is kept.
+        wait(text, false);
+        if (at >= 0) savepoints = savepoints.slice(0, at);
+        return NO_ROWS;
       };
       const query = async (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
         const marked = unmarkHeld(text);
@@ -141,7 +205,7 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
             return NO_ROWS;
           }
           try {
-            early.push(inline(client, marked.text, values));
+            wait(inline(client, marked.text, values), true);
             return NO_ROWS;
           } catch (error) {
             // A value with no literal form: the statement simply runs now.
@@ -151,39 +215,40 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
         }
         if (text === 'begin' || text.startsWith('start transaction')) {
           inTransaction = true;
-          begin = text;
+          beginWaits = true;
+          waiting = [];
+          wait(text, false);
           return NO_ROWS;
         }
         if (text === 'commit' || text === 'rollback') {
-          const batch = [...early, ...held];
-          const carriesEarly = early.length > 0;
+          const nothingRan = beginWaits && (text === 'rollback' || (held.length === 0 && !waiting.some((w) => w.ahead)));
+          const toCommit = held;
           held = [];
-          early = [];
+          savepoints = [];
           inTransaction = false;
-          // A transaction that sent nothing has nothing to commit or roll back.
-          if (text === 'commit' && batch.length > 0) return send([...batch, 'commit'], carriesEarly);
-          const unsent = begin;
-          begin = undefined;
-          return unsent === undefined ? run(text, values) : NO_ROWS;
+          // A transaction that ran nothing has nothing to commit or roll back.
+          if (nothingRan) {
+            waiting = [];
+            beginWaits = false;
+            return NO_ROWS;
+          }
+          if (text === 'commit') return send([...toCommit, 'commit']);
+          waiting = [];
+          return run(text, values);
         }
-        if (held.length > 0 && /^(savepoint|rollback to|release)\b/i.test(text)) {
-          throw new Error('statements held for commit cannot be combined with savepoints');
-        }
-        if (early.length > 0) {
-          const batch = early;
-          early = [];
-          await send(batch, true);
-        }
-        if (begin !== undefined) {
-          let first: string | undefined;
+        const control = inTransaction && values.length === 0 ? savepointStatement(text) : undefined;
+        if (control) return onSavepoint(control.verb, control.name, text);
+        if (waiting.some((w) => w.ahead)) await send([]);
+        if (waiting.length > 0) {
+          let inlined: string | undefined;
           try {
-            first = inline(client, text, values);
+            inlined = inline(client, text, values);
           } catch (error) {
-            // A value with no literal form: the statement goes bound, after its own BEGIN.
+            // A value with no literal form: the statement goes bound, after what waits.
             if (!(error instanceof TypeError)) throw error;
           }
-          if (first !== undefined) return send([first], false);
-          await send([], false);
+          if (inlined !== undefined) return send([inlined]);
+          await send([]);
         }
         return run(text, values);
       };
@@ -191,8 +256,9 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
         query: query as unknown as PostgresPoolClient['query'],
         release: () => {
           held = [];
-          early = [];
-          begin = undefined;
+          waiting = [];
+          savepoints = [];
+          beginWaits = false;
           inTransaction = false;
           client.release();
         },
