@@ -65,6 +65,8 @@ export interface DialectSql {
    * store counts and caches the total per data version instead (ReadCache).
    */
   readonly keptCounts: boolean;
+  /** Whether a WITH may hold an INSERT whose rows the statement reads (PostgreSQL): one statement instead of two. */
+  readonly writableWith: boolean;
   /** The JSON column as read from the driver (text on SQLite, parsed jsonb on PostgreSQL). */
   parseJson(value: unknown): Record<string, unknown>;
   /** A JSON column read as its text, so a reader may splice it without parsing (jsonb's output form on PostgreSQL). */

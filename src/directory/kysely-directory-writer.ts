@@ -217,6 +217,47 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     return added;
   }
 
+  async addMembersById(tenantId: string, groupId: string, ids: string[]): Promise<{ added: string[]; unknown: string[] }> {
+    const unique = [...new Set(ids)].sort();
+    if (!this.d.writableWith) {
+      const known = await this.resolveMembers(tenantId, unique);
+      const added = await this.addMembers(tenantId, groupId, unique.flatMap((value) => {
+        const type = known.get(value);
+        return type ? [{ value, type }] : [];
+      }));
+      return { added, unknown: unique.filter((id) => !known.has(id)) };
+    }
+    await this.lockGroup(tenantId, groupId, false);
+    const found = new Set<string>();
+    const added: string[] = [];
+    // As resolveMembers() and addMembers() do, in one statement: the members found are
+    // share-locked (a concurrent delete waits), then their rows are inserted in id order.
+    const ofKind = (kind: ResourceKind, part: string[]) =>
+      this.db.selectFrom(RESOURCE_TABLE[kind]).select('id').where('tenant_id', '=', tenantId).where('id', 'in', part).forShare();
+    for (const part of chunks(unique)) {
+      const rows = await this.db
+        .with('u', () => ofKind('User', part))
+        .with('g', () => ofKind('Group', part))
+        .with('known', (db) => db.selectFrom('u').select(['id', sql<string>`'User'`.as('kind')])
+          .unionAll(db.selectFrom('g').select(['id', sql<string>`'Group'`.as('kind')])))
+        .with('ins', (db) => db
+          .insertInto('group_members')
+          .columns(['tenant_id', 'group_id', 'member_id', 'member_type'])
+          .expression(db.selectFrom('known').select([sql`cast(${tenantId} as text)`.as('t'), sql`cast(${groupId} as text)`.as('g'), 'id', 'kind']).orderBy('id'))
+          .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
+          .returning('member_id'))
+        .selectFrom('known')
+        .leftJoin('ins', 'ins.member_id', 'known.id')
+        .select(['known.id as id', 'ins.member_id as added'])
+        .execute();
+      for (const row of rows) {
+        found.add(row.id as string);
+        if (row.added !== null) added.push(row.id as string);
+      }
+    }
+    return { added, unknown: unique.filter((id) => !found.has(id)) };
+  }
+
   async removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]> {
     await this.lockGroup(tenantId, groupId, true);
     const removed: string[] = [];

@@ -184,11 +184,11 @@ export class ResourceEndpoint {
     let added: string[] = [];
     if (delta.add.length > 0) {
       const ids = [...new Set(delta.add.map((m) => m.value))];
-      const known = await w.resolveMembers(tenantId, ids);
-      const unknown = ids.filter((v) => !known.has(v));
-      if (unknown.length > 0) throw badRequest('invalidValue', `Unknown member id(s): ${unknown.slice(0, 10).join(', ')}`);
       if (ids.includes(groupId)) throw badRequest('invalidValue', 'A group cannot be a member of itself');
-      added = await w.addMembers(tenantId, groupId, ids.map((value) => ({ value, type: known.get(value)! })));
+      const result = await w.addMembersById(tenantId, groupId, ids);
+      // The write fails, so the known ids added with them are undone.
+      if (result.unknown.length > 0) throw badRequest('invalidValue', `Unknown member id(s): ${result.unknown.slice(0, 10).join(', ')}`);
+      added = result.added;
     }
     // A member removed and re-added in one request did not change.
     const readded = new Set(added);

@@ -101,6 +101,13 @@ export interface DirectoryWriter extends DirectoryReader {
   remove(kind: ResourceKind, tenantId: string, id: string): Promise<boolean>;
   /** Adds members that are not members yet; returns the ids actually added. Touches no other member row. */
   addMembers(tenantId: string, groupId: string, members: { value: string; type: 'User' | 'Group' }[]): Promise<string[]>;
+  /**
+   * Adds the users and groups with these ids that are not members yet (in one statement per
+   * chunk on PostgreSQL, where resolving them first cost a round trip); returns the ids added and
+   * those naming no user or group of the tenant. A caller that refuses unknown ids must fail the
+   * write: the known ones were added.
+   */
+  addMembersById(tenantId: string, groupId: string, ids: string[]): Promise<{ added: string[]; unknown: string[] }>;
   /** Removes these members; returns the ids actually removed. */
   removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]>;
   /** Removes every member; returns the removed ids. */

@@ -647,6 +647,53 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       await scimError(store.write(context(t), (w) => w.addMembers(t, randomUUID(), [{ value: alice.id, type: 'User' }])), 404);
     });
 
+    test('addMembersById: adds the users and groups not yet members, by id, and names the unknown ids', async () => {
+      const t = newTenant();
+      const other = newTenant();
+      const alice = await addUser(t, 'alice');
+      const bob = await addUser(t, 'bob');
+      const stranger = await addUser(other, 'alice');
+      const admins = await addGroup(t, 'Admins');
+      const nested = await addGroup(t, 'Nested');
+      await addMembers(t, admins.id, [alice]);
+      const result = await store.write(context(t), (w) => w.addMembersById(t, admins.id, [bob.id, alice.id, nested.id, 'missing', bob.id, stranger.id]));
+      assert.deepEqual(result.added.sort(), [bob.id, nested.id].sort(), 'alice was a member already');
+      assert.deepEqual(result.unknown.sort(), ['missing', stranger.id].sort(), "another tenant's user is unknown here");
+      const members = (await store.members(t, admins.id)).map((m) => `${m.display}:${m.type}`).sort();
+      assert.deepEqual(members, ['Nested:Group', 'alice:User', 'bob:User']);
+      assert.deepEqual(await store.write(context(t), (w) => w.addMembersById(t, admins.id, [])), { added: [], unknown: [] });
+      await scimError(store.write(context(t), (w) => w.addMembersById(t, randomUUID(), [alice.id])), 404);
+      // Failing the write after it (as a PATCH naming an unknown id does) undoes what it added.
+      await assert.rejects(store.write(context(t), async (w) => {
+        const { unknown } = await w.addMembersById(t, nested.id, [alice.id, 'missing']);
+        if (unknown.length > 0) throw new Error('unknown member');
+      }), /unknown member/);
+      assert.deepEqual(await store.members(t, nested.id), []);
+    });
+
+    test('a member deleted by another instance while addMembersById adds it leaves no member row behind', async () => {
+      const t = newTenant();
+      const group = await addGroup(t, 'G');
+      const user = await addUser(t, 'u');
+      let added: () => void = () => {};
+      const memberAdded = new Promise<void>((resolve) => {
+        added = resolve;
+      });
+      const adding = store.write(context(t), async (w) => {
+        const result = await w.addMembersById(t, group.id, [user.id]);
+        added();
+        // Give the delete time to run (or, on a correct store, to wait for this write).
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return result;
+      });
+      await memberAdded;
+      const removing = new KyselyResourceStore(database(), []).write(context(t), (w) => w.remove('User', t, user.id));
+      assert.deepEqual((await adding).added, [user.id]);
+      assert.equal(await removing, true);
+      assert.equal(await store.get('User', t, user.id), undefined);
+      assert.deepEqual(await store.members(t, group.id), []);
+    });
+
     test('remove cascades memberships and moves the groups\' versions', async () => {
       const t = newTenant();
       const alice = await addUser(t, 'alice');

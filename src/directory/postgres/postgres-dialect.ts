@@ -78,6 +78,7 @@ export const postgresSql: DialectSql = {
   bool: (value) => value,
   rowLock: true,
   keptCounts: true,
+  writableWith: true,
   parseJson: (value) => (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>,
   jsonAsText: (column) => sql<string>`(${column})::text`,
   uniqueViolation: (error) => {

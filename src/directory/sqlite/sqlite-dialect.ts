@@ -224,6 +224,7 @@ export const sqliteSql: DialectSql = {
   bool: (value) => (value ? 1 : 0),
   rowLock: false,
   keptCounts: false,
+  writableWith: false,
   parseJson: (value) => JSON.parse(value as string) as Record<string, unknown>,
   jsonAsText: (column) => sql<string>`${column}`,
   uniqueViolation: (error) => {
