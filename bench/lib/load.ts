@@ -130,21 +130,32 @@ export function rssOf(pid: number): { total: number; file: number } {
   }
 }
 
-/** CPU time (user + system, every thread) a process has used so far, in ms; NaN once it is gone. */
-export function cpuMsOf(pid: number): number {
+/** A process's /proc/<pid>/stat fields after the parenthesised command name; undefined once it is gone. */
+function statFields(pid: number): string[] | undefined {
   try {
-    // Fields after the parenthesised command name: utime and stime are the 12th and 13th, in clock ticks.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS_PER_SECOND);
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   } catch {
-    return NaN;
+    return undefined;
   }
 }
 
 /** Linux's USER_HZ, the unit of /proc/<pid>/stat times (100 on every mainstream build). */
 const CLOCK_TICKS_PER_SECOND = 100;
+const ticksMs = (...ticks: (string | undefined)[]) => ticks.reduce((n, t) => n + Number(t), 0) * (1000 / CLOCK_TICKS_PER_SECOND);
 
-/** CPU time used so far by every process of the given command name (e.g. all of PostgreSQL's backends), in ms. */
+/** CPU time (user + system, every thread) a process has used so far, in ms; NaN once it is gone. */
+export function cpuMsOf(pid: number): number {
+  // utime and stime are the 12th and 13th fields after the name, in clock ticks.
+  const fields = statFields(pid);
+  return fields ? ticksMs(fields[11], fields[12]) : NaN;
+}
+
+/**
+ * CPU time used so far by every process of the given command name (e.g. all of PostgreSQL's
+ * processes), and by their children that have ended (cutime and cstime): a backend that exits,
+ * as a pooled connection left idle does, moves its CPU into the postmaster's, so the sum does
+ * not drop. In ms.
+ */
 export function cpuMsOfCommand(command: string): number {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
@@ -154,8 +165,8 @@ export function cpuMsOfCommand(command: string): number {
     } catch {
       continue;
     }
-    const used = cpuMsOf(Number(entry));
-    if (Number.isFinite(used)) total += used;
+    const fields = statFields(Number(entry));
+    if (fields) total += ticksMs(fields[11], fields[12], fields[13], fields[14]);
   }
   return total;
 }

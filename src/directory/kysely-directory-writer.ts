@@ -231,28 +231,31 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     const found = new Set<string>();
     const added: string[] = [];
     // As resolveMembers() and addMembers() do, in one statement: the members found are
-    // share-locked (a concurrent delete waits), then their rows are inserted in id order.
-    const ofKind = (kind: ResourceKind, part: string[]) =>
-      this.db.selectFrom(RESOURCE_TABLE[kind]).select('id').where('tenant_id', '=', tenantId).where('id', 'in', part).forShare();
+    // share-locked (a concurrent delete waits), then their rows are inserted in id order. Built
+    // once per id count (at most CHUNK shapes): building it cost more than running it.
     for (const part of chunks(unique)) {
-      const rows = await this.db
-        .with('u', () => ofKind('User', part))
-        .with('g', () => ofKind('Group', part))
-        .with('known', (db) => db.selectFrom('u').select(['id', sql<string>`'User'`.as('kind')])
-          .unionAll(db.selectFrom('g').select(['id', sql<string>`'Group'`.as('kind')])))
-        .with('ins', (db) => db
-          .insertInto('group_members')
-          .columns(['tenant_id', 'group_id', 'member_id', 'member_type'])
-          .expression(db.selectFrom('known').select([sql`cast(${tenantId} as text)`.as('t'), sql`cast(${groupId} as text)`.as('g'), 'id', 'kind']).orderBy('id'))
-          .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
-          .returning('member_id'))
-        .selectFrom('known')
-        .leftJoin('ins', 'ins.member_id', 'known.id')
-        .select(['known.id as id', 'ins.member_id as added'])
-        .execute();
+      const template = this.template(`addMembersById\u0000${part.length}`, part.length + 2, (db, tenant, group, ...ids) => {
+        const ofKind = (kind: ResourceKind) =>
+          db.selectFrom(RESOURCE_TABLE[kind]).select('id').where('tenant_id', '=', tenant).where('id', 'in', ids).forShare();
+        return db
+          .with('u', () => ofKind('User'))
+          .with('g', () => ofKind('Group'))
+          .with('known', (qc) => qc.selectFrom('u').select(['id', sql<string>`'User'`.as('kind')])
+            .unionAll(qc.selectFrom('g').select(['id', sql<string>`'Group'`.as('kind')])))
+          .with('ins', (qc) => qc
+            .insertInto('group_members')
+            .columns(['tenant_id', 'group_id', 'member_id', 'member_type'])
+            .expression(qc.selectFrom('known').select([sql`cast(${tenant} as text)`.as('t'), sql`cast(${group} as text)`.as('g'), 'id', 'kind']).orderBy('id'))
+            .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
+            .returning('member_id'))
+          .selectFrom('known')
+          .leftJoin('ins', 'ins.member_id', 'known.id')
+          .select(['known.id as id', 'ins.member_id as added']);
+      });
+      const { rows } = await template.execute<{ id: string; added: string | null }>(this.db, tenantId, groupId, ...part);
       for (const row of rows) {
-        found.add(row.id as string);
-        if (row.added !== null) added.push(row.id as string);
+        found.add(row.id);
+        if (row.added !== null) added.push(row.id);
       }
     }
     return { added, unknown: unique.filter((id) => !found.has(id)) };
