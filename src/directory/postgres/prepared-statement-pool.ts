@@ -171,23 +171,23 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
           throw carriesAhead ? markHeldFailure(error, escapes) : error;
         }
       };
-      const innermost = (name: string) => savepoints.map((s) => s.name).lastIndexOf(name);
+      const openSavepoint = (name: string) => savepoints.map((s) => s.name).lastIndexOf(name);
       const onSavepoint = (verb: 'savepoint' | 'release' | 'rollback to', name: string, text: string): pg.QueryResult => {
         if (verb === 'savepoint') {
           wait(text, false, name);
           savepoints.push({ name, held: held.length, made });
           return NO_ROWS;
         }
-        const at = innermost(name);
+        const at = openSavepoint(name);
         if (verb === 'rollback to') {
           if (at >= 0) {
             held = held.slice(0, savepoints[at]!.held);
             savepoints = savepoints.slice(0, at + 1);
           }
           // What waits since the savepoint is undone unsent; if the savepoint itself waits, it stays.
-          const made = waiting.map((w) => w.savepoint).lastIndexOf(name);
+          const unsent = waiting.map((w) => w.savepoint).lastIndexOf(name);
           // Sent, the savepoint went after every statement still waiting.
-          if (made >= 0 || at >= 0) waiting = waiting.slice(0, made + 1);
+          if (unsent >= 0 || at >= 0) waiting = waiting.slice(0, unsent + 1);
           wait(text, false);
           return NO_ROWS;
         }
