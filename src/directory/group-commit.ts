@@ -137,7 +137,7 @@ export class GroupCommit<V> {
   }
 
   /** Commits `batch`, answering each write; `ran` is called once its statements have run (the first time). */
-  async #commit(batch: Queued<V>[], ran: () => void = () => {}): Promise<void> {
+  async #commit(batch: Queued<V>[], ran: () => void): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const outcomes = await this.#runTogether(batch, ran);

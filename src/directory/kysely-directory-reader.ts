@@ -6,10 +6,6 @@ import { SAMPLE_EVERY, type ReadCache } from './read-cache.ts';
 import { textBackedResource } from './text-backed-resource.ts';
 import { compileFilter, compileSort } from './filter-sql.ts';
 import type { ListQueryTemplates } from './list-query-templates.ts';
-import { QueryTemplates } from './query-template.ts';
-
-/** get()'s statements, by dialect, kind and options. */
-const GET_TEMPLATES = new QueryTemplates();
 
 export const RESOURCE_TABLE = { User: 'users', Group: 'groups' } as const satisfies Record<ResourceKind, string>;
 
@@ -90,19 +86,15 @@ export class KyselyDirectoryReader implements DirectoryReader {
   }
 
   async get(kind: ResourceKind, tenantId: string, id: string, options: ReadOptions = {}): Promise<StoredResource | undefined> {
-    const locked = this.lockRows && options.lock !== false;
-    // Every PATCH, PUT and DELETE reads so: compiled once per shape (building it cost more than an indexed read).
-    const template = GET_TEMPLATES.get(`${this.d.name}\u0000${kind}\u0000${options.groups === true}\u0000${locked}`, this.db, 2, (db, tenant, resource) => {
-      const query = db
-        .selectFrom(`${RESOURCE_TABLE[kind]} as r`)
-        .select(this.selection(kind, options.groups))
-        .where('r.tenant_id', '=', tenant)
-        .where('r.id', '=', resource);
-      // FOR UPDATE OF r: the row lock must not extend to the group rows the subquery reads.
-      return locked ? query.forUpdate(['r']) : query;
-    });
-    const [row] = (await template.execute<ResourceRow>(this.db, tenantId, id)).rows;
-    return row && this.toResource(kind, row);
+    let query = this.db
+      .selectFrom(`${RESOURCE_TABLE[kind]} as r`)
+      .select(this.selection(kind, options.groups))
+      .where('r.tenant_id', '=', tenantId)
+      .where('r.id', '=', id);
+    // FOR UPDATE OF r: the row lock must not extend to the group rows the subquery reads.
+    if (this.lockRows && options.lock !== false) query = query.forUpdate(['r']);
+    const row = await query.executeTakeFirst();
+    return row && this.toResource(kind, row as ResourceRow);
   }
 
   async list(kind: ResourceKind, tenantId: string, query: ListQuery): Promise<ListResult> {
