@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database, SqlDialect } from '../directory/database.ts';
 import { QueryTemplate, QueryTemplates } from '../directory/query-template.ts';
 import { eventHash, GENESIS_HASH } from './event-hash.ts';
@@ -131,8 +131,12 @@ function isoTime(text: string, name: string): string {
  */
 const INSERT_SIZES = [100, 50, 20, 10, 5, 2, 1] as const;
 
-/** Pending events chained per transaction at most, so a backlog is sealed in bounded steps. */
+/** Pending events chained per step at most, so a backlog is sealed in bounded steps. */
 const SEAL_BATCH = 2000;
+
+/** One step of PostgreSQL's seal: the head before and after, and how many events it chained. */
+const SEAL_STEP = CompiledQuery.raw(`select prev_seq, last_seq, last_hash, sealed from audit_seal(${SEAL_BATCH})`);
+interface SealStep { prev_seq: string; last_seq: string; last_hash: string; sealed: number }
 
 interface ChainedRow {
   subject: AuditSubject;
@@ -218,9 +222,8 @@ export class AuditLog {
       db.insertInto('audit_pending').values({ at, type, tenant_id: tenantId, request_id: requestId, actor, user_id: userId, group_id: groupId, target, payload }));
     this.dialect = database.dialect;
     // SQLite has no FOR UPDATE and needs none: its write transactions are serialised. There,
-    // whether anything is pending comes with the head, so an append costs one statement less;
-    // on PostgreSQL that answer would come from the snapshot taken before waiting for the lock,
-    // so the pending events are always looked for after it.
+    // whether anything is pending comes with the head, so an append costs one statement less.
+    // PostgreSQL seals with audit_seal(), which takes the lock and then looks for pending events.
     this.selectHead = new QueryTemplate(database.db, 0, (db) =>
       db.selectFrom('audit_head')
         .select(['last_seq', 'last_hash'])
@@ -271,9 +274,8 @@ export class AuditLog {
       checkType(input);
       return prepare(input);
     });
-    const head = await this.lockHead(executor);
     // Events already committed come first: the chain follows the order things happened.
-    const sealed = head.mustSeal ? await this.sealPending(executor, head) : head;
+    const { head: sealed } = await this.lockAndSeal(executor);
     const at = this.clock().toISOString();
     const rows = chain(sealed, prepared.map((p) => ({ ...p, at })));
     await this.insertChained(executor, sealed.seq, rows);
@@ -297,17 +299,34 @@ export class AuditLog {
   /** Chains every committed pending event (see record()); returns how many. Cheap when none is pending. */
   async seal(): Promise<number> {
     if ((await this.anyPending.execute(this.db)).rows.length === 0) return 0;
-    return this.db.transaction().execute(async (tx) => {
-      const head = await this.lockHead(tx);
-      const sealed = await this.sealPending(tx, head);
-      return sealed.seq - head.seq;
-    });
+    return this.db.transaction().execute(async (tx) => (await this.lockAndSeal(tx)).sealed);
   }
 
   /**
-   * Moves the pending events visible to `tx` into the chain after `head`, oldest first, and
-   * returns the new head. Runs under the head lock. Rows are deleted by the ids read, never by
-   * range: on PostgreSQL an event committed meanwhile with a lower id must stay pending.
+   * Locks the chain head and chains every pending event visible once the lock is held; returns
+   * the head after that and how many events were chained. On PostgreSQL the store does it
+   * (audit_seal, see audit-migrations.ts), SEAL_BATCH events per call.
+   */
+  private async lockAndSeal(tx: Kysely<any>): Promise<{ head: { seq: number; hash: string }; sealed: number }> {
+    if (this.dialect === 'postgres') {
+      let first: number | undefined;
+      for (;;) {
+        const [step] = (await tx.executeQuery<SealStep>(SEAL_STEP)).rows;
+        const prevSeq = Number(step!.prev_seq);
+        const head = { seq: Number(step!.last_seq), hash: step!.last_hash };
+        first ??= prevSeq;
+        await this.blocks.completed(tx, prevSeq, head.seq);
+        if (step!.sealed < SEAL_BATCH) return { head, sealed: head.seq - first };
+      }
+    }
+    const head = await this.lockHead(tx);
+    const sealed = head.mustSeal ? await this.sealPending(tx, head) : head;
+    return { head: sealed, sealed: sealed.seq - head.seq };
+  }
+
+  /**
+   * Moves the pending events into the chain after `head`, oldest first, and returns the new
+   * head (SQLite; PostgreSQL uses audit_seal). Runs under the head lock.
    */
   private async sealPending(tx: Kysely<any>, head: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
     let current = head;
@@ -528,11 +547,11 @@ export class AuditLog {
     return { ok: true, events, ms, eventsPerSecond: rate(events, started), head: { seq: lastSeq, hash: prevHash }, checkpointSeq: checkpoint?.seq ?? null };
   }
 
-  /** The locked head, and whether pending events may wait to be chained before anything new. */
+  /** The locked head, and on SQLite whether pending events wait to be chained before anything new. */
   private async lockHead(tx: Kysely<any>): Promise<{ seq: number; hash: string; mustSeal: boolean }> {
     const [row] = (await this.selectHead.execute<{ last_seq: unknown; last_hash: string; pending?: number }>(tx)).rows;
     if (!row) throw new Error('audit_head has no row: the audit migrations did not run');
-    return { seq: Number(row.last_seq), hash: row.last_hash, mustSeal: this.dialect === 'postgres' || row.pending === 1 };
+    return { seq: Number(row.last_seq), hash: row.last_hash, mustSeal: row.pending === 1 };
   }
 
   /**

@@ -484,6 +484,36 @@ test('record() commits or rolls back with its transaction and joins the chain at
     assert.equal(await log.seal(), 0, 'nothing left to seal');
   }));
 
+test('sealed events hash exactly as eventHash() does, whatever their text holds (PostgreSQL hashes them in SQL)', (t) =>
+  eachAuditStore(t, async ({ database }) => {
+    const log = new AuditLog(database);
+    // Every character JSON escapes (raw in the columns, escaped inside the canonical payload),
+    // and ones it leaves as they are: DEL, U+2028, non-ASCII, an astral character.
+    const tricky = 'q"uote b\\ack nl\n cr\r tab\t bs\b ff\f c1\u0001 c1f\u001f del\u007f ls\u2028 é 😀 /';
+    const inputs: AuditEventInput[] = [
+      { type: 'directory.change', tenantId: tricky, requestId: `r ${tricky}`, actor: tricky, userId: tricky, groupId: tricky, target: tricky, payload: { text: tricky, [tricky]: 1 } },
+      { type: 'scim.request', payload: {} },
+      { type: 'provision.step', actor: 'system', target: 'db', payload: { n: 12345678901, nested: [null, true, { k: tricky }] } },
+    ];
+    await database.db.transaction().execute(async (tx) => {
+      for (const input of inputs) await log.record(tx, input);
+    });
+    assert.equal(await log.seal(), inputs.length);
+    const events = await log.query();
+    assert.equal(events.length, inputs.length);
+    let prevHash = '0'.repeat(64);
+    for (const e of events) {
+      assert.equal(e.prevHash, prevHash);
+      const payload = canonicalJson(e.payload);
+      assert.equal(e.hash, eventHash({ ...e, payload }), `seq ${e.seq}`);
+      prevHash = e.hash;
+    }
+    assert.equal(events[0]!.requestId, `r ${tricky}`, 'stored as sent');
+    assert.equal(events[0]!.payload.text, tricky);
+    assert.deepEqual(await log.head(), { seq: 3, hash: prevHash });
+    assert.ok((await log.verify()).ok);
+  }));
+
 test('reads seal first: query and verify see an event recorded and committed just before', (t) =>
   eachAuditStore(t, async ({ database }) => {
     const log = new AuditLog(database);
@@ -641,9 +671,9 @@ test('the block-summary migration summarizes an existing trail, and its down ste
     ).rows.map((r) => r.name).sort();
     assert.deepEqual(await indexes(), []);
 
-    const down = await migrator.migrateDown();
+    const down = await migrator.migrateTo('0205-audit-no-request-tenant-indexes');
     assert.equal(down.error, undefined);
-    assert.deepEqual(down.results?.map((r) => r.migrationName), ['0206-audit-block-summaries']);
+    assert.deepEqual(down.results?.map((r) => r.migrationName), ['0207-audit-seal-function', '0206-audit-block-summaries']);
     assert.deepEqual(await indexes(), ['audit_events_at', 'audit_events_group_id_seq', 'audit_events_target_seq', 'audit_events_type_seq', 'audit_events_user_id_seq']);
 
     const up = await migrator.migrateToLatest();
