@@ -93,6 +93,9 @@ const EVENT_COLUMNS = ['seq', 'at', 'type', 'tenant_id', 'request_id', 'actor', 
 
 type Row = Record<(typeof EVENT_COLUMNS)[number], unknown>;
 
+/** The columns record() writes to audit_pending, in the order recordMany() lists their values. */
+const PENDING_COLUMNS = ['at', 'type', 'tenant_id', 'request_id', 'actor', 'user_id', 'group_id', 'target', 'payload'] as const;
+
 /** The stored columns an event's hash covers besides seq, at, payload and prev_hash. */
 function subjectOf(row: Row): AuditSubject {
   return {
@@ -213,13 +216,9 @@ export class AuditLog {
   private readonly updateHead: QueryTemplate<[number, string]>;
   private readonly anyPending: QueryTemplate<[]>;
   private readonly selectPending: QueryTemplate<[]>;
-  /** record() runs once per audited change: its insert is compiled once (see QueryTemplate). */
-  private readonly insertPending: QueryTemplate<[string, string, string | null, string | null, string, string | null, string | null, string | null, string]>;
 
   constructor(database: Pick<Database, 'db' | 'dialect'>, options: AuditLogOptions = {}) {
     this.db = database.db;
-    this.insertPending = new QueryTemplate(database.db, 9, (db, at, type, tenantId, requestId, actor, userId, groupId, target, payload) =>
-      db.insertInto('audit_pending').values({ at, type, tenant_id: tenantId, request_id: requestId, actor, user_id: userId, group_id: groupId, target, payload }));
     this.dialect = database.dialect;
     // SQLite has no FOR UPDATE and needs none: its write transactions are serialised. There,
     // whether anything is pending comes with the head, so an append costs one statement less.
@@ -290,10 +289,26 @@ export class AuditLog {
    * the transaction's COMMIT (atCommit): no round trip of its own.
    */
   async record(executor: Kysely<any>, input: AuditEventInput): Promise<void> {
-    checkType(input);
-    const { subject, payload } = prepare(input);
-    const { type, tenantId, requestId, actor, userId, groupId, target } = subject;
-    await this.insertPending.executeAtCommit(executor, this.clock().toISOString(), type, tenantId, requestId, actor, userId, groupId, target, payload);
+    await this.recordMany(executor, [input]);
+  }
+
+  /**
+   * Records several events as record() does, in order, with multi-row INSERTs (see
+   * INSERT_SIZES): on PostgreSQL a commit of many writes sends their events as a few
+   * statements, not one each.
+   */
+  async recordMany(executor: Kysely<any>, inputs: readonly AuditEventInput[]): Promise<void> {
+    for (const input of inputs) checkType(input);
+    const at = this.clock().toISOString();
+    const values = inputs.map((input) => {
+      const { subject: s, payload } = prepare(input);
+      return [at, s.type, s.tenantId, s.requestId, s.actor, s.userId, s.groupId, s.target, payload];
+    });
+    for (let i = 0; i < values.length; ) {
+      const size = INSERT_SIZES.find((n) => n <= values.length - i)!;
+      await this.insertPending(size).executeAtCommit(executor, ...values.slice(i, i + size).flat());
+      i += size;
+    }
   }
 
   /** Chains every committed pending event (see record()); returns how many. Cheap when none is pending. */
@@ -375,6 +390,13 @@ export class AuditLog {
     return this.sized.get(`insert\u0000${size}`, this.db, size * EVENT_COLUMNS.length, (db, ...values) =>
       db.insertInto('audit_events').values(Array.from({ length: size }, (_, r) =>
         Object.fromEntries(EVENT_COLUMNS.map((column, c) => [column, values[r * EVENT_COLUMNS.length + c]])))));
+  }
+
+  /** The INSERT of `size` pending events (record order), compiled once per size. */
+  private insertPending(size: number): QueryTemplate<unknown[]> {
+    return this.sized.get(`pending\u0000${size}`, this.db, size * PENDING_COLUMNS.length, (db, ...values) =>
+      db.insertInto('audit_pending').values(Array.from({ length: size }, (_, r) =>
+        Object.fromEntries(PENDING_COLUMNS.map((column, c) => [column, values[r * PENDING_COLUMNS.length + c]])))));
   }
 
   /** The DELETE of `size` pending events by id, compiled once per size. */

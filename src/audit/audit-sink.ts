@@ -10,11 +10,12 @@ import { digestBody } from './redact.ts';
  * the request (method, path, client, answered status, body digest), so a write that changed the
  * directory needs no 'scim.request' event of its own (RequestContext.changed).
  *
- * On SQLite the events are chained as the transaction's last statements: writes there are
- * serialised anyway, and one append covers every write that shares a commit (GroupCommit). On
+ * The events of every write that shares a commit (GroupCommit) are written together, as the
+ * transaction's last statements, and only those of the writes kept (a write that failed inside
+ * the batch left none). On SQLite they are chained there: writes are serialised anyway. On
  * PostgreSQL, chaining inside the write would queue concurrent writers on the chain head for
- * their whole transactions, so each event is recorded as pending (AuditLog.record, sent with
- * the write's COMMIT) and chained by the next seal; `onPending` tells the sealer, once such a
+ * their whole transactions, so the events are recorded as pending (AuditLog.recordMany, sent
+ * with the COMMIT) and chained by the next seal; `onPending` tells the sealer, once such a
  * write commits, that there is something to seal.
  */
 export class AuditSink implements ChangeSink {
@@ -22,14 +23,14 @@ export class AuditSink implements ChangeSink {
 
   constructor(private readonly log: AuditLog, private readonly onPending: () => void = () => {}) {}
 
-  async record(tx: Kysely<any>, dialect: SqlDialect, change: RequestChange): Promise<void> {
-    if (dialect === 'sqlite') return;
-    this.#recordsPending = true;
-    await this.log.record(tx, changeEvent(change));
-  }
-
   async beforeCommit(tx: Kysely<any>, dialect: SqlDialect, changes: readonly RequestChange[]): Promise<void> {
-    if (dialect === 'sqlite') await this.log.appendMany(tx, changes.map(changeEvent));
+    const events = changes.map(changeEvent);
+    if (dialect === 'sqlite') {
+      await this.log.appendMany(tx, events);
+      return;
+    }
+    this.#recordsPending = true;
+    await this.log.recordMany(tx, events);
   }
 
   afterCommit(): void {

@@ -4,10 +4,15 @@ import { sql, type Kysely } from 'kysely';
 import { adminEvent, provisionStepEvent, reconcileFindingEvent, scimRequestEvent } from '../../src/audit/audit-events.ts';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { AuditSink } from '../../src/audit/audit-sink.ts';
-import type { SqlDialect } from '../../src/directory/database.ts';
+import type { ChangeSink, SqlDialect } from '../../src/directory/database.ts';
 import { digestBody } from '../../src/audit/redact.ts';
 import type { DirectoryChange, RequestChange, RequestContext } from '../../src/domain/directory-change.ts';
 import { eachAuditStore } from './audit-stores.ts';
+import { auditMigrations } from '../../src/audit/audit-migrations.ts';
+import { directoryMigrations } from '../../src/directory/directory-migrations.ts';
+import { KyselyResourceStore } from '../../src/directory/kysely-resource-store.ts';
+import { jobMigrations } from '../../src/provisioning/job-migrations.ts';
+import { eachStore, migrate } from '../provisioning/store-databases.ts';
 
 const context: RequestContext = {
   requestId: 'req-1',
@@ -19,9 +24,9 @@ const context: RequestContext = {
 };
 
 /** As the store hands changes to a sink: each as it is made, then all of them before the commit. */
-async function hand(sink: AuditSink, tx: Kysely<any>, dialect: SqlDialect, changes: RequestChange[]): Promise<void> {
-  for (const made of changes) await sink.record(tx, dialect, made);
-  await sink.beforeCommit(tx, dialect, changes);
+async function hand(sink: ChangeSink, tx: Kysely<any>, dialect: SqlDialect, changes: RequestChange[]): Promise<void> {
+  for (const made of changes) await sink.record?.(tx, dialect, made);
+  await sink.beforeCommit?.(tx, dialect, changes);
 }
 
 const change = (c: DirectoryChange, ctx: RequestContext = context, status?: number): RequestChange => ({ context: ctx, change: c, ...(status === undefined ? {} : { status }) });
@@ -68,6 +73,25 @@ test('the sink records directory changes in the write transaction, with subjects
     assert.equal(twoMembers?.userId, null);
     assert.equal(twoMembers?.actor, 'system');
     assert.deepEqual((await log.query({ userId: 'u-1' })).map((e) => e.seq), [1, 3]);
+    assert.ok((await log.verify()).ok);
+  }));
+
+test('writes sharing a commit record the events of the writes kept, in order, not of one rolled back', (t) =>
+  eachStore(t, async ({ database }) => {
+    await migrate(database, [directoryMigrations, jobMigrations, auditMigrations]);
+    const log = new AuditLog(database);
+    const store = new KyselyResourceStore(database, [new AuditSink(log)]);
+    const create = (id: string, fail: boolean) =>
+      store.write({ ...context, requestId: `req-${id}`, method: 'POST', path: '/Users' }, async (w) => {
+        await w.insert('User', 'tenant-a', { id, data: { userName: `${id}@example.com` } });
+        await w.emit({ kind: 'user.created', tenantId: 'tenant-a', userId: id, userName: `${id}@example.com`, active: true });
+        if (fail) throw new Error('rolled back');
+      });
+    // Submitted in one turn of the event loop: one transaction, each write in its own savepoint.
+    const outcomes = await Promise.allSettled(['u1', 'u2', 'u3', 'u4', 'u5'].map((id) => create(id, id === 'u2' || id === 'u4')));
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    const events = await log.query();
+    assert.deepEqual(events.map((e) => [e.seq, e.userId, e.requestId]), [[1, 'u1', 'req-u1'], [2, 'u3', 'req-u3'], [3, 'u5', 'req-u5']]);
     assert.ok((await log.verify()).ok);
   }));
 
