@@ -47,21 +47,31 @@ export class StatementNames {
 }
 
 /**
+ * Text as a quoted SQL literal, as pg's escapeLiteral writes it (quotes doubled; with a
+ * backslash, an E'' literal with backslashes doubled, right whatever
+ * standard_conforming_strings says), with native replaces instead of its loop per character:
+ * an audited write inlines a few hundred characters of payload.
+ */
+function quoted(text: string): string {
+  return text.includes('\\') ? ` E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'` : `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
  * A bound value as an SQL literal, for a statement sent as a simple query. Every value is a
  * quoted literal of the text `pg` would have sent as the parameter, so PostgreSQL types it
  * from its context exactly as it types an untyped parameter (and a negative number never
  * meets a minus sign before it as `--`, a comment).
  */
-function literal(client: pg.PoolClient, value: unknown): string {
+function literal(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   switch (typeof value) {
     case 'string':
-      return client.escapeLiteral(value);
+      return quoted(value);
     case 'boolean':
     case 'bigint':
-      return client.escapeLiteral(String(value));
+      return quoted(String(value));
     case 'number':
-      if (Number.isFinite(value)) return client.escapeLiteral(String(value));
+      if (Number.isFinite(value)) return quoted(String(value));
       break;
     default:
       // decode() needs no backslash, whatever standard_conforming_strings says.
@@ -71,8 +81,8 @@ function literal(client: pg.PoolClient, value: unknown): string {
 }
 
 /** A statement with its $n placeholders replaced by literals (Kysely binds every value, so the text holds no other $n). */
-function inline(client: pg.PoolClient, text: string, values: ReadonlyArray<unknown>): string {
-  return values.length === 0 ? text : text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
+function inline(text: string, values: ReadonlyArray<unknown>): string {
+  return values.length === 0 ? text : text.replace(/\$(\d+)/g, (_, n: string) => literal(values[Number(n) - 1]));
 }
 
 /** The last result of a simple query (`pg` answers one holding several statements with an array). */
@@ -201,11 +211,11 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
         if (marked !== undefined) {
           if (!inTransaction) return run(marked.text, values);
           if (!marked.ahead) {
-            held.push(inline(client, marked.text, values));
+            held.push(inline(marked.text, values));
             return NO_ROWS;
           }
           try {
-            wait(inline(client, marked.text, values), true);
+            wait(inline(marked.text, values), true);
             return NO_ROWS;
           } catch (error) {
             // A value with no literal form: the statement simply runs now.
@@ -242,7 +252,7 @@ export function preparedStatementPool(pool: pg.Pool, names = new StatementNames(
         if (waiting.length > 0) {
           let inlined: string | undefined;
           try {
-            inlined = inline(client, text, values);
+            inlined = inline(text, values);
           } catch (error) {
             // A value with no literal form: the statement goes bound, after what waits.
             if (!(error instanceof TypeError)) throw error;
