@@ -1,7 +1,7 @@
 import { sql, type Compilable, type Kysely } from 'kysely';
 import type { DirectoryChange, RequestChange, RequestContext } from '../domain/directory-change.ts';
 import { badRequest, notFound, ScimError, uniqueness } from '../domain/errors.ts';
-import type { DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
+import type { AddedById, DirectoryWriter, NewResource, ReadOptions, ResourceKind, StoredResource } from '../scim/resource-store.ts';
 import { ahead, isHeldFailure } from './held-statements.ts';
 import type { ChangeSink } from './database.ts';
 import type { DialectSql } from './dialect-sql.ts';
@@ -217,7 +217,7 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
     return added;
   }
 
-  async addMembersById(tenantId: string, groupId: string, ids: string[]): Promise<{ added: string[]; unknown: string[] }> {
+  async addMembersById(tenantId: string, groupId: string, ids: string[], options: { touch?: boolean } = {}): Promise<AddedById> {
     const unique = [...new Set(ids)].sort();
     if (!this.d.writableWith) {
       const known = await this.resolveMembers(tenantId, unique);
@@ -225,19 +225,26 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
         const type = known.get(value);
         return type ? [{ value, type }] : [];
       }));
-      return { added, unknown: unique.filter((id) => !known.has(id)) };
+      const touched = options.touch && added.length > 0 ? await this.touch('Group', tenantId, groupId) : undefined;
+      return { added, unknown: unique.filter((id) => !known.has(id)), ...(touched ? { touched } : {}) };
     }
     await this.lockGroup(tenantId, groupId, false);
     const found = new Set<string>();
     const added: string[] = [];
+    const parts = chunks(unique);
+    // The usual PATCH adds one member: its statement moves the group's version too, if it added
+    // anyone, so the write takes one round trip less.
+    const touchWith = options.touch === true && parts.length === 1;
+    let touched: StoredResource | undefined;
     // As resolveMembers() and addMembers() do, in one statement: the members found are
     // share-locked (a concurrent delete waits), then their rows are inserted in id order. Built
     // once per id count (at most CHUNK shapes): building it cost more than running it.
-    for (const part of chunks(unique)) {
-      const template = this.template(`addMembersById\u0000${part.length}`, part.length + 2, (db, tenant, group, ...ids) => {
+    for (const part of parts) {
+      const template = this.template(`addMembersById\u0000${part.length}\u0000${touchWith}`, part.length + (touchWith ? 3 : 2), (db, tenant, group, ...rest) => {
+        const ids = touchWith ? rest.slice(0, -1) : rest;
         const ofKind = (kind: ResourceKind) =>
           db.selectFrom(RESOURCE_TABLE[kind]).select('id').where('tenant_id', '=', tenant).where('id', 'in', ids).forShare();
-        return db
+        const adding = db
           .with('u', () => ofKind('User'))
           .with('g', () => ofKind('Group'))
           .with('known', (qc) => qc.selectFrom('u').select(['id', sql<string>`'User'`.as('kind')])
@@ -247,18 +254,34 @@ export class KyselyDirectoryWriter extends KyselyDirectoryReader implements Dire
             .columns(['tenant_id', 'group_id', 'member_id', 'member_type'])
             .expression(qc.selectFrom('known').select([sql`cast(${tenant} as text)`.as('t'), sql`cast(${group} as text)`.as('g'), 'id', 'kind']).orderBy('id'))
             .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
-            .returning('member_id'))
+            .returning('member_id'));
+        if (!touchWith) return adding.selectFrom('known').leftJoin('ins', 'ins.member_id', 'known.id').select(['known.id as id', 'ins.member_id as added']);
+        return adding
+          .with('upd', (qc) => qc
+            .updateTable('groups')
+            .set({ version: sql`version + 1`, last_modified: rest.at(-1) })
+            .where('tenant_id', '=', tenant)
+            .where('id', '=', group)
+            .where((eb) => eb.exists(eb.selectFrom('ins').select('member_id')))
+            .returning(RETURNED))
           .selectFrom('known')
           .leftJoin('ins', 'ins.member_id', 'known.id')
-          .select(['known.id as id', 'ins.member_id as added']);
+          .leftJoin('upd', (join) => join.onTrue())
+          .select(['known.id as id', 'ins.member_id as added', ...RETURNED.map((column) => `upd.${column} as touched_${column}` as const)]);
       });
-      const { rows } = await template.execute<{ id: string; added: string | null }>(this.db, tenantId, groupId, ...part);
+      const { rows } = await template.execute<Record<string, unknown> & { id: string; added: string | null }>(this.db, tenantId, groupId, ...part, ...(touchWith ? [now()] : []));
       for (const row of rows) {
         found.add(row.id);
         if (row.added !== null) added.push(row.id);
+        if (touchWith && row.touched_version !== null && touched === undefined) {
+          touched = this.toResource('Group', Object.fromEntries(RETURNED.map((column) => [column, row[`touched_${column}`]])) as unknown as ResourceRow);
+        }
       }
     }
-    return { added, unknown: unique.filter((id) => !found.has(id)) };
+    // As touch() does: a group deleted since it was read fails the write.
+    if (touchWith && added.length > 0 && touched === undefined) throw notFound(`Group ${groupId} not found`);
+    if (options.touch && !touchWith && added.length > 0) touched = await this.touch('Group', tenantId, groupId);
+    return { added, unknown: unique.filter((id) => !found.has(id)), ...(touched ? { touched } : {}) };
   }
 
   async removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]> {

@@ -78,7 +78,7 @@ export class ResourceEndpoint {
       const created = await w.insert(this.kind, call.tenantId, { id: timeOrderedId(), data });
       await w.emit(this.change(created, 'created'));
       if (members && members.length > 0) {
-        await this.applyMembers(w, call.tenantId, created.id, { clear: false, add: members, remove: [] });
+        await this.applyMembers(w, call.tenantId, created.id, { clear: false, add: members, remove: [] }, false);
         return w.touch(this.kind, call.tenantId, created.id);
       }
       // A new user is in no group yet (`groups` is readOnly).
@@ -97,8 +97,8 @@ export class ResourceEndpoint {
       await w.emit(this.change(updated, 'updated'));
       const members = this.kind === 'Group' ? extractMembers(body) : undefined;
       if (members !== undefined) {
-        const changed = await this.applyMembers(w, call.tenantId, id, { clear: true, add: members, remove: [] });
-        if (changed) updated = await w.touch(this.kind, call.tenantId, id);
+        const { touched } = await this.applyMembers(w, call.tenantId, id, { clear: true, add: members, remove: [] }, true);
+        if (touched) updated = touched;
       }
       return withGroupsOf(current, updated);
     }, 200);
@@ -136,8 +136,10 @@ export class ResourceEndpoint {
         updated = await w.update(this.kind, call.tenantId, id, result.data, current.version);
         await w.emit(this.change(updated, 'updated'));
       }
-      if (result.members && (await this.applyMembers(w, call.tenantId, id, result.members)) && updated === current) {
-        updated = await w.touch(this.kind, call.tenantId, id);
+      if (result.members) {
+        // A data change moved the version already (update); a member change alone moves it here.
+        const { touched } = await this.applyMembers(w, call.tenantId, id, result.members, updated === current);
+        if (touched) updated = touched;
       }
       return withGroupsOf(current, updated);
     }, status);
@@ -178,26 +180,34 @@ export class ResourceEndpoint {
     }
   }
 
-  /** Applies a member delta; unknown member ids are 400 invalidValue, never 5xx (Entra retries 5xx forever). */
-  private async applyMembers(w: DirectoryWriter, tenantId: string, groupId: string, delta: MemberDelta): Promise<boolean> {
+  /**
+   * Applies a member delta; unknown member ids are 400 invalidValue, never 5xx (Entra retries 5xx
+   * forever). With `touch`, a delta that changed the members moves the group's version and
+   * returns the group (an add alone does it with its insert).
+   */
+  private async applyMembers(w: DirectoryWriter, tenantId: string, groupId: string, delta: MemberDelta, touch: boolean): Promise<{ changed: boolean; touched?: StoredResource }> {
     const removed = delta.clear ? await w.clearMembers(tenantId, groupId) : delta.remove.length > 0 ? await w.removeMembers(tenantId, groupId, delta.remove) : [];
     let added: string[] = [];
+    let touched: StoredResource | undefined;
     if (delta.add.length > 0) {
       const ids = [...new Set(delta.add.map((m) => m.value))];
       if (ids.includes(groupId)) throw badRequest('invalidValue', 'A group cannot be a member of itself');
-      const result = await w.addMembersById(tenantId, groupId, ids);
+      // Removed and re-added members would move the version without a change: such a delta touches after.
+      const result = await w.addMembersById(tenantId, groupId, ids, { touch: touch && removed.length === 0 });
       // The write fails, so the known ids added with them are undone.
       if (result.unknown.length > 0) throw badRequest('invalidValue', `Unknown member id(s): ${result.unknown.slice(0, 10).join(', ')}`);
       added = result.added;
+      touched = result.touched;
     }
     // A member removed and re-added in one request did not change.
     const readded = new Set(added);
     const netRemoved = removed.filter((id) => !readded.has(id));
     const removedSet = new Set(removed);
     const netAdded = added.filter((id) => !removedSet.has(id));
-    if (netAdded.length === 0 && netRemoved.length === 0) return false;
+    if (netAdded.length === 0 && netRemoved.length === 0) return { changed: false };
     await w.emit({ kind: 'group.members', tenantId, groupId, added: netAdded, removed: netRemoved });
-    return true;
+    if (touch && touched === undefined) touched = await w.touch(this.kind, tenantId, groupId);
+    return { changed: true, ...(touched ? { touched } : {}) };
   }
 
   private async mustGet(reader: DirectoryReader, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource> {

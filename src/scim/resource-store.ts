@@ -84,6 +84,13 @@ export interface DirectoryReader {
   resolveMembers(tenantId: string, ids: string[]): Promise<Map<string, 'User' | 'Group'>>;
 }
 
+/** What addMembersById() did: the ids added, the ids unknown, and the group if its version moved. */
+export interface AddedById {
+  added: string[];
+  unknown: string[];
+  touched?: StoredResource;
+}
+
 export interface NewResource {
   id: string;
   data: Record<string, unknown>;
@@ -105,9 +112,10 @@ export interface DirectoryWriter extends DirectoryReader {
    * Adds the users and groups with these ids that are not members yet (in one statement per
    * chunk on PostgreSQL, where resolving them first cost a round trip); returns the ids added and
    * those naming no user or group of the tenant. A caller that refuses unknown ids must fail the
-   * write: the known ones were added.
+   * write: the known ones were added. With `touch`, a call that added anyone also moves the
+   * group's version, as touch() does (on PostgreSQL in the same statement), and returns the group.
    */
-  addMembersById(tenantId: string, groupId: string, ids: string[]): Promise<{ added: string[]; unknown: string[] }>;
+  addMembersById(tenantId: string, groupId: string, ids: string[], options?: { touch?: boolean }): Promise<AddedById>;
   /** Removes these members; returns the ids actually removed. */
   removeMembers(tenantId: string, groupId: string, ids: string[]): Promise<string[]>;
   /** Removes every member; returns the removed ids. */

@@ -671,6 +671,47 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>,
       assert.deepEqual(await store.members(t, nested.id), []);
     });
 
+    test('addMembersById with touch moves the group\'s version once if it added anyone, and returns the group', async () => {
+      const t = newTenant();
+      const alice = await addUser(t, 'alice');
+      const bob = await addUser(t, 'bob');
+      const group = await addGroup(t, 'Touched');
+      await addMembers(t, group.id, [alice]);
+      const before = (await store.get('Group', t, group.id))!;
+      const none = await store.write(context(t), (w) => w.addMembersById(t, group.id, [alice.id], { touch: true }));
+      assert.deepEqual(none, { added: [], unknown: [] }, 'nothing added: no touch');
+      assert.equal((await store.get('Group', t, group.id))!.version, before.version);
+
+      const some = await store.write(context(t), (w) => w.addMembersById(t, group.id, [bob.id, 'missing'], { touch: true }));
+      assert.deepEqual([some.added, some.unknown], [[bob.id], ['missing']]);
+      const after = (await store.get('Group', t, group.id))!;
+      assert.equal(after.version, before.version + 1);
+      assert.deepEqual([some.touched?.id, some.touched?.version, some.touched?.lastModified], [group.id, after.version, after.lastModified]);
+      assert.equal((some.touched?.data as { displayName?: string }).displayName, 'Touched');
+
+      // More ids than one statement takes: still one move of the version.
+      const carol = await addUser(t, 'carol');
+      const many = [...Array.from({ length: 600 }, () => randomUUID()), carol.id];
+      const chunked = await store.write(context(t), (w) => w.addMembersById(t, group.id, many, { touch: true }));
+      assert.deepEqual([chunked.added, chunked.unknown.length, chunked.touched?.version], [[carol.id], 600, before.version + 2]);
+      assert.equal((await store.get('Group', t, group.id))!.version, before.version + 2);
+      assert.equal((await store.write(context(t), (w) => w.addMembersById(t, group.id, [carol.id], { touch: true }))).touched, undefined);
+    });
+
+    test('addMembersById with touch fails the write when the group was deleted since it was read, leaving no member row', async () => {
+      const t = newTenant();
+      const user = await addUser(t, 'u');
+      const group = await addGroup(t, 'Gone');
+      await scimError(store.write(context(t), async (w) => {
+        assert.ok(await w.get('Group', t, group.id, { lock: false }));
+        // Another instance deletes the group after this write read it without a lock (as a member PATCH does).
+        assert.equal(await new KyselyResourceStore(database(), []).write(context(t), (other) => other.remove('Group', t, group.id)), true);
+        return w.addMembersById(t, group.id, [user.id], { touch: true });
+      }), 404);
+      assert.equal(await store.get('Group', t, group.id), undefined);
+      assert.deepEqual(await store.members(t, group.id), []);
+    });
+
     test('a member deleted by another instance while addMembersById adds it leaves no member row behind', async () => {
       const t = newTenant();
       const group = await addGroup(t, 'G');
