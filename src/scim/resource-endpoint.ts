@@ -97,8 +97,7 @@ export class ResourceEndpoint {
       await w.emit(this.change(updated, 'updated'));
       const members = this.kind === 'Group' ? extractMembers(body) : undefined;
       if (members !== undefined) {
-        const { touched } = await this.applyMembers(w, call.tenantId, id, { clear: true, add: members, remove: [] }, true);
-        if (touched) updated = touched;
+        updated = (await this.applyMembers(w, call.tenantId, id, { clear: true, add: members, remove: [] }, true)) ?? updated;
       }
       return withGroupsOf(current, updated);
     }, 200);
@@ -138,8 +137,7 @@ export class ResourceEndpoint {
       }
       if (result.members) {
         // A data change moved the version already (update); a member change alone moves it here.
-        const { touched } = await this.applyMembers(w, call.tenantId, id, result.members, updated === current);
-        if (touched) updated = touched;
+        updated = (await this.applyMembers(w, call.tenantId, id, result.members, updated === current)) ?? updated;
       }
       return withGroupsOf(current, updated);
     }, status);
@@ -183,9 +181,9 @@ export class ResourceEndpoint {
   /**
    * Applies a member delta; unknown member ids are 400 invalidValue, never 5xx (Entra retries 5xx
    * forever). With `touch`, a delta that changed the members moves the group's version and
-   * returns the group (an add alone does it with its insert).
+   * returns the group (an add alone does it with its insert); otherwise returns nothing.
    */
-  private async applyMembers(w: DirectoryWriter, tenantId: string, groupId: string, delta: MemberDelta, touch: boolean): Promise<{ changed: boolean; touched?: StoredResource }> {
+  private async applyMembers(w: DirectoryWriter, tenantId: string, groupId: string, delta: MemberDelta, touch: boolean): Promise<StoredResource | undefined> {
     const removed = delta.clear ? await w.clearMembers(tenantId, groupId) : delta.remove.length > 0 ? await w.removeMembers(tenantId, groupId, delta.remove) : [];
     let added: string[] = [];
     let touched: StoredResource | undefined;
@@ -204,10 +202,10 @@ export class ResourceEndpoint {
     const netRemoved = removed.filter((id) => !readded.has(id));
     const removedSet = new Set(removed);
     const netAdded = added.filter((id) => !removedSet.has(id));
-    if (netAdded.length === 0 && netRemoved.length === 0) return { changed: false };
+    if (netAdded.length === 0 && netRemoved.length === 0) return undefined;
     await w.emit({ kind: 'group.members', tenantId, groupId, added: netAdded, removed: netRemoved });
-    if (touch && touched === undefined) touched = await w.touch(this.kind, tenantId, groupId);
-    return { changed: true, ...(touched ? { touched } : {}) };
+    if (!touch) return undefined;
+    return touched ?? w.touch(this.kind, tenantId, groupId);
   }
 
   private async mustGet(reader: DirectoryReader, tenantId: string, id: string, options?: ReadOptions): Promise<StoredResource> {
