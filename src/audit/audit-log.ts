@@ -385,18 +385,21 @@ export class AuditLog {
     await this.blocks.completed(tx, prevSeq, last.seq);
   }
 
-  /** The INSERT of `size` events, compiled once per size (see INSERT_SIZES). */
+  /** The INSERT of `size` chained events, compiled once per size (see INSERT_SIZES). */
   private insertEvents(size: number): QueryTemplate<unknown[]> {
-    return this.sized.get(`insert\u0000${size}`, this.db, size * EVENT_COLUMNS.length, (db, ...values) =>
-      db.insertInto('audit_events').values(Array.from({ length: size }, (_, r) =>
-        Object.fromEntries(EVENT_COLUMNS.map((column, c) => [column, values[r * EVENT_COLUMNS.length + c]])))));
+    return this.insertRows('audit_events', EVENT_COLUMNS, size);
   }
 
   /** The INSERT of `size` pending events (record order), compiled once per size. */
   private insertPending(size: number): QueryTemplate<unknown[]> {
-    return this.sized.get(`pending\u0000${size}`, this.db, size * PENDING_COLUMNS.length, (db, ...values) =>
-      db.insertInto('audit_pending').values(Array.from({ length: size }, (_, r) =>
-        Object.fromEntries(PENDING_COLUMNS.map((column, c) => [column, values[r * PENDING_COLUMNS.length + c]])))));
+    return this.insertRows('audit_pending', PENDING_COLUMNS, size);
+  }
+
+  /** A multi-row INSERT of `size` rows into `table`, its values listed row by row in `columns` order. */
+  private insertRows(table: string, columns: readonly string[], size: number): QueryTemplate<unknown[]> {
+    return this.sized.get(`${table}\u0000${size}`, this.db, size * columns.length, (db, ...values) =>
+      db.insertInto(table).values(Array.from({ length: size }, (_, r) =>
+        Object.fromEntries(columns.map((column, c) => [column, values[r * columns.length + c]])))));
   }
 
   /** The DELETE of `size` pending events by id, compiled once per size. */
