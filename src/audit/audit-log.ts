@@ -134,6 +134,15 @@ function isoTime(text: string, name: string): string {
  */
 const INSERT_SIZES = [100, 50, 20, 10, 5, 2, 1] as const;
 
+/** `items` cut into consecutive parts of INSERT_SIZES, largest first. */
+function* sizedParts<T>(items: readonly T[]): Generator<T[]> {
+  for (let i = 0; i < items.length; ) {
+    const size = INSERT_SIZES.find((n) => n <= items.length - i)!;
+    yield items.slice(i, i + size);
+    i += size;
+  }
+}
+
 /** Pending events chained per step at most, so a backlog is sealed in bounded steps. */
 const SEAL_BATCH = 2000;
 
@@ -304,11 +313,7 @@ export class AuditLog {
       const { subject: s, payload } = prepare(input);
       return [at, s.type, s.tenantId, s.requestId, s.actor, s.userId, s.groupId, s.target, payload];
     });
-    for (let i = 0; i < values.length; ) {
-      const size = INSERT_SIZES.find((n) => n <= values.length - i)!;
-      await this.insertPending(size).executeAtCommit(executor, ...values.slice(i, i + size).flat());
-      i += size;
-    }
+    for (const part of sizedParts(values)) await this.insertPending(part.length).executeAtCommit(executor, ...part.flat());
   }
 
   /** Chains every committed pending event (see record()); returns how many. Cheap when none is pending. */
@@ -354,11 +359,7 @@ export class AuditLog {
         subject: subjectOf(row as Row),
       })));
       await this.insertChained(tx, current.seq, rows);
-      for (let i = 0; i < pending.length; ) {
-        const size = INSERT_SIZES.find((n) => n <= pending.length - i)!;
-        await this.deletePending(size).execute(tx, ...pending.slice(i, i + size).map((row) => row.id));
-        i += size;
-      }
+      for (const part of sizedParts(pending)) await this.deletePending(part.length).execute(tx, ...part.map((row) => row.id));
       const last = rows[rows.length - 1]!;
       current = { seq: last.seq, hash: last.hash };
       if (pending.length < SEAL_BATCH) return current;
@@ -371,14 +372,12 @@ export class AuditLog {
    */
   private async insertChained(tx: Kysely<any>, prevSeq: number, rows: ChainedRow[]): Promise<void> {
     if (rows.length === 0) return;
-    for (let i = 0; i < rows.length; ) {
-      const size = INSERT_SIZES.find((n) => n <= rows.length - i)!;
-      const values = rows.slice(i, i + size).flatMap((r) => [
+    for (const part of sizedParts(rows)) {
+      const values = part.flatMap((r) => [
         r.seq, r.at, r.subject.type, r.subject.tenantId, r.subject.requestId, r.subject.actor,
         r.subject.userId, r.subject.groupId, r.subject.target, r.payload, r.prevHash, r.hash,
       ]);
-      await this.insertEvents(size).execute(tx, ...values);
-      i += size;
+      await this.insertEvents(part.length).execute(tx, ...values);
     }
     const last = rows[rows.length - 1]!;
     await this.updateHead.execute(tx, last.seq, last.hash);
